@@ -8,6 +8,7 @@
 
 pub mod action;
 pub mod alert;
+pub mod audit;
 pub mod ids;
 pub mod severity;
 pub mod time;

@@ -1,0 +1,180 @@
+//! The asset inventory and identity directory used by enrichment.
+
+use super::{Result, json_err, on_pool};
+use crate::domain::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One asset (host) as imported from the inventory.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Asset {
+    pub hostname: String,
+    pub ips: Vec<String>,
+    pub tier: Option<String>,
+    pub environment: Option<String>,
+    pub business_service: Option<String>,
+    /// Person ids of the authority matrix, or emails.
+    pub owners: Vec<String>,
+    /// Vendor ids: crowdstrike_aid, mde_machine_id, s1_agent_id, ec2_instance_id, aws_region, …
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One identity as imported from the directory.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Identity {
+    pub username: String,
+    pub email: Option<String>,
+    pub department: Option<String>,
+    pub privileged: bool,
+    pub manager: Option<String>,
+    /// Vendor ids: okta_user_id, entra_user_id, …
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AssetDb {
+    hostname: String,
+    ips: String,
+    tier: Option<String>,
+    environment: Option<String>,
+    business_service: Option<String>,
+    owners: String,
+    attributes: String,
+}
+
+impl AssetDb {
+    fn into_asset(self) -> Result<Asset> {
+        Ok(Asset {
+            hostname: self.hostname,
+            ips: serde_json::from_str(&self.ips).map_err(json_err)?,
+            tier: self.tier,
+            environment: self.environment,
+            business_service: self.business_service,
+            owners: serde_json::from_str(&self.owners).map_err(json_err)?,
+            attributes: serde_json::from_str(&self.attributes).map_err(json_err)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IdentityDb {
+    username: String,
+    email: Option<String>,
+    department: Option<String>,
+    privileged: bool,
+    manager: Option<String>,
+    attributes: String,
+}
+
+impl super::Store {
+    /// Inserts or replaces assets (keyed by lower-case hostname), all in one
+    /// transaction: an import either lands whole or not at all.
+    pub async fn upsert_assets(&self, assets: &[Asset], now: Timestamp) -> Result<usize> {
+        on_pool!(&self.write, p => {
+            let mut tx = p.begin().await?;
+            for a in assets {
+                sqlx::query(
+                    "insert into assets (hostname, ips, tier, environment, business_service, owners, attributes, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (hostname) do update set \
+                     ips = excluded.ips, tier = excluded.tier, environment = excluded.environment, \
+                     business_service = excluded.business_service, owners = excluded.owners, \
+                     attributes = excluded.attributes, updated_at = excluded.updated_at",
+                )
+                .bind(a.hostname.to_lowercase())
+                .bind(serde_json::to_string(&a.ips).map_err(json_err)?)
+                .bind(&a.tier)
+                .bind(&a.environment)
+                .bind(&a.business_service)
+                .bind(serde_json::to_string(&a.owners).map_err(json_err)?)
+                .bind(serde_json::to_string(&a.attributes).map_err(json_err)?)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(assets.len())
+        })
+    }
+
+    /// Finds an asset by host name (case-insensitive, also the short name of
+    /// an FQDN) or by one of its IPs.
+    pub async fn find_asset(&self, host_or_ip: &str) -> Result<Option<Asset>> {
+        let key = host_or_ip.trim().to_lowercase();
+        let short = key.split('.').next().unwrap_or(&key).to_owned();
+        let ip_pattern = format!("%\"{key}\"%");
+        on_pool!(&self.read, p => {
+            let row = sqlx::query_as::<_, AssetDb>(
+                "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
+                 where hostname = $1 or hostname = $2 or ips like $3 order by hostname = $1 desc limit 1",
+            )
+            .bind(&key)
+            .bind(&short)
+            .bind(&ip_pattern)
+            .fetch_optional(p)
+            .await?;
+            row.map(AssetDb::into_asset).transpose()
+        })
+    }
+
+    pub async fn upsert_identities(&self, ids: &[Identity], now: Timestamp) -> Result<usize> {
+        on_pool!(&self.write, p => {
+            let mut tx = p.begin().await?;
+            for i in ids {
+                sqlx::query(
+                    "insert into identities (username, email, department, privileged, manager, attributes, updated_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7) on conflict (username) do update set \
+                     email = excluded.email, department = excluded.department, privileged = excluded.privileged, \
+                     manager = excluded.manager, attributes = excluded.attributes, updated_at = excluded.updated_at",
+                )
+                .bind(i.username.to_lowercase())
+                .bind(&i.email)
+                .bind(&i.department)
+                .bind(i.privileged)
+                .bind(&i.manager)
+                .bind(serde_json::to_string(&i.attributes).map_err(json_err)?)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(ids.len())
+        })
+    }
+
+    /// Finds an identity by user name or email (case-insensitive; `DOMAIN\user`
+    /// and `user@domain` also match the bare user name).
+    pub async fn find_identity(&self, user: &str) -> Result<Option<Identity>> {
+        let key = user.trim().to_lowercase();
+        let bare = key
+            .rsplit('\\')
+            .next()
+            .unwrap_or(&key)
+            .split('@')
+            .next()
+            .unwrap_or(&key)
+            .to_owned();
+        on_pool!(&self.read, p => {
+            let row = sqlx::query_as::<_, IdentityDb>(
+                "select username, email, department, privileged, manager, attributes from identities \
+                 where username = $1 or lower(email) = $1 or username = $2 order by username = $1 desc limit 1",
+            )
+            .bind(&key)
+            .bind(&bare)
+            .fetch_optional(p)
+            .await?;
+            row.map(|r| {
+                Ok(Identity {
+                    username: r.username,
+                    email: r.email,
+                    department: r.department,
+                    privileged: r.privileged,
+                    manager: r.manager,
+                    attributes: serde_json::from_str(&r.attributes).map_err(json_err)?,
+                })
+            })
+            .transpose()
+        })
+    }
+}

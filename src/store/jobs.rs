@@ -1,0 +1,441 @@
+//! The durable job queue and timers.
+//!
+//! Jobs (connector calls, chat posts, the per-alert pipeline) and timers
+//! (veto window end, approval timeout, containment expiry) are rows. Workers
+//! claim due rows with a lease; a worker that dies mid-job simply lets its
+//! lease run out and the row becomes claimable again, which is why every job
+//! must be idempotent (connectors use the decision id as idempotency key).
+//!
+//! On PostgreSQL the claim is `FOR UPDATE SKIP LOCKED`, so several replicas
+//! never claim the same row. On SQLite the single writer connection
+//! serialises claims.
+//!
+//! Jobs that share an `ordering_key` (e.g. the chat posts of one incident in
+//! one channel) run strictly one after the other, in id order.
+
+use super::{Pool, Result, json_err, ms, on_pool};
+use crate::domain::{DecisionId, Timestamp};
+use serde::Serialize;
+use sqlx::Row;
+use std::time::Duration;
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub queue: String,
+    /// Enqueueing the same dedup key twice is a no-op (the first row wins).
+    pub dedup_key: Option<String>,
+    pub payload: serde_json::Value,
+    pub run_at: Timestamp,
+    pub ordering_key: Option<String>,
+    pub max_attempts: i64,
+}
+
+impl NewJob {
+    pub fn new(queue: &str, payload: serde_json::Value, run_at: Timestamp) -> NewJob {
+        NewJob {
+            queue: queue.to_owned(),
+            dedup_key: None,
+            payload,
+            run_at,
+            ordering_key: None,
+            max_attempts: 8,
+        }
+    }
+    pub fn dedup(mut self, key: impl Into<String>) -> NewJob {
+        self.dedup_key = Some(key.into());
+        self
+    }
+    pub fn ordered_by(mut self, key: impl Into<String>) -> NewJob {
+        self.ordering_key = Some(key.into());
+        self
+    }
+    pub fn max_attempts(mut self, n: i64) -> NewJob {
+        self.max_attempts = n;
+        self
+    }
+}
+
+/// Inserts a job inside an open transaction `$tx`; evaluates to
+/// `Option<i64>`: the new id, or `None` when the dedup key already existed.
+/// With `$claim = Some((worker, lease))` the row is born claimed by that
+/// worker, so the caller can run it at once.
+macro_rules! insert_job {
+    ($tx:ident, $job:expr, $claim:expr, $now:expr) => {{
+        let job: &$crate::store::NewJob = $job;
+        let claim: Option<(&str, std::time::Duration)> = $claim;
+        let (status, lease, by) = match claim {
+            Some((w, lease)) => (
+                "running",
+                Some($crate::store::ms($now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)),
+                Some(w.to_owned()),
+            ),
+            None => ("queued", None, None),
+        };
+        let row = sqlx::query(
+            "insert into jobs (queue, dedup_key, payload, status, run_at_ms, attempts, max_attempts, \
+             lease_until_ms, locked_by, ordering_key, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             on conflict (dedup_key) do nothing returning id",
+        )
+        .bind(&job.queue)
+        .bind(&job.dedup_key)
+        .bind(job.payload.to_string())
+        .bind(status)
+        .bind($crate::store::ms(job.run_at))
+        .bind(if claim.is_some() { 1_i64 } else { 0_i64 })
+        .bind(job.max_attempts)
+        .bind(lease)
+        .bind(by)
+        .bind(&job.ordering_key)
+        .bind($now)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        match row {
+            Some(r) => Some(sqlx::Row::try_get::<i64, _>(&r, "id")?),
+            None => None,
+        }
+    }};
+}
+pub(crate) use insert_job;
+
+/// Inserts a timer inside an open transaction.
+macro_rules! insert_timer {
+    ($tx:ident, $t:expr, $now:expr) => {{
+        let t: &$crate::store::NewTimer = $t;
+        sqlx::query(
+            "insert into timers (decision_id, kind, due_ms, status, created_at) values ($1, $2, $3, 'pending', $4) \
+             on conflict (decision_id, kind, due_ms) do nothing",
+        )
+        .bind(t.decision_id.0)
+        .bind(&t.kind)
+        .bind($crate::store::ms(t.due))
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use insert_timer;
+
+/// A claimed job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub queue: String,
+    pub dedup_key: Option<String>,
+    pub payload: serde_json::Value,
+    /// Attempts so far, including the current one.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub ordering_key: Option<String>,
+}
+
+/// A timer to schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimer {
+    pub decision_id: DecisionId,
+    pub kind: String,
+    pub due: Timestamp,
+}
+
+/// A claimed, due timer.
+#[derive(Debug, Clone)]
+pub struct DueTimer {
+    pub id: i64,
+    pub decision_id: DecisionId,
+    pub kind: String,
+    pub due_ms: i64,
+}
+
+/// A job row as shown to operators.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: i64,
+    pub queue: String,
+    pub dedup_key: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub run_at_ms: i64,
+}
+
+// A job is due when queued and its time has come, or when it was running but
+// its lease ran out (the worker died). It is blocked while an earlier job of
+// its ordering key is not finished.
+macro_rules! due_jobs_where {
+    () => {
+        "j.queue = $1 and ((j.status = 'queued' and j.run_at_ms <= $2) \
+         or (j.status = 'running' and j.lease_until_ms < $2)) \
+         and (j.ordering_key is null or not exists (select 1 from jobs e where e.ordering_key = j.ordering_key \
+         and e.id < j.id and e.status in ('queued', 'running')))"
+    };
+}
+
+impl super::Store {
+    /// Enqueues one job on its own (outside a decision transition).
+    pub async fn enqueue(&self, job: &NewJob, now: Timestamp) -> Result<Option<i64>> {
+        on_pool!(&self.write, p => {
+            let mut tx = p.begin().await?;
+            let id = insert_job!(tx, job, None, now);
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Claims up to `limit` due jobs of `queue` for `worker` for `lease`.
+    pub async fn claim_jobs(
+        &self,
+        queue: &str,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
+        let lease_until = ms(now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let rows = match &self.write {
+            Pool::Postgres(p) => {
+                sqlx::query(concat!(
+                    "update jobs set status = 'running', attempts = attempts + 1, lease_until_ms = $3, locked_by = $4 \
+                     where id in (select j.id from jobs j where ",
+                    due_jobs_where!(),
+                    " order by j.id limit $5 for update skip locked) \
+                     returning id, queue, dedup_key, payload, attempts, max_attempts, ordering_key"
+                ))
+                .bind(queue)
+                .bind(ms(now))
+                .bind(lease_until)
+                .bind(worker)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| job_from_row(&r))
+                .collect::<Result<Vec<_>>>()?
+            }
+            Pool::Sqlite(p) => {
+                sqlx::query(concat!(
+                    "update jobs set status = 'running', attempts = attempts + 1, lease_until_ms = $3, locked_by = $4 \
+                     where id in (select j.id from jobs j where ",
+                    due_jobs_where!(),
+                    " order by j.id limit $5) \
+                     returning id, queue, dedup_key, payload, attempts, max_attempts, ordering_key"
+                ))
+                .bind(queue)
+                .bind(ms(now))
+                .bind(lease_until)
+                .bind(worker)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| job_from_row(&r))
+                .collect::<Result<Vec<_>>>()?
+            }
+        };
+        let mut rows = rows;
+        rows.sort_by_key(|j| j.id);
+        Ok(rows)
+    }
+
+    /// The earliest time a queued job of `queue` becomes due, for the worker
+    /// to sleep until.
+    pub async fn next_job_due(&self, queue: &str) -> Result<Option<i64>> {
+        on_pool!(&self.read, p => {
+            let r = sqlx::query(
+                "select min(case when status = 'queued' then run_at_ms else lease_until_ms end) as due \
+                 from jobs where queue = $1 and status in ('queued', 'running')",
+            )
+            .bind(queue)
+            .fetch_one(p)
+            .await?;
+            Ok(r.try_get::<Option<i64>, _>("due")?)
+        })
+    }
+
+    /// Marks a job done. Only the worker holding the lease may do so; returns
+    /// false when the lease was lost (another worker took the job over).
+    pub async fn complete_job(&self, id: i64, worker: &str, now: Timestamp) -> Result<bool> {
+        on_pool!(&self.write, p => {
+            let r = sqlx::query(
+                "update jobs set status = 'done', finished_at = $1, lease_until_ms = null \
+                 where id = $2 and locked_by = $3 and status = 'running'",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .execute(p)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
+    /// Puts a job back in the queue to run again at `run_at` (retryable
+    /// failure), or marks it `failed` when it has no attempts left.
+    /// Returns true when it was marked failed.
+    pub async fn retry_or_fail_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        run_at: Timestamp,
+        permanent: bool,
+        now: Timestamp,
+    ) -> Result<bool> {
+        on_pool!(&self.write, p => {
+            let r = sqlx::query(
+                "update jobs set \
+                   status = case when $1 or attempts >= max_attempts then 'failed' else 'queued' end, \
+                   run_at_ms = $2, last_error = $3, lease_until_ms = null, \
+                   finished_at = case when $1 or attempts >= max_attempts then $4 else null end \
+                 where id = $5 and locked_by = $6 and status = 'running' returning status",
+            )
+            .bind(permanent)
+            .bind(ms(run_at))
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .fetch_optional(p)
+            .await?;
+            Ok(match r {
+                Some(r) => r.try_get::<String, _>("status")? == "failed",
+                None => false,
+            })
+        })
+    }
+
+    /// Jobs for operators (`cordon jobs`, the console).
+    pub async fn list_jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<JobRow>> {
+        on_pool!(&self.read, p => {
+            Ok(sqlx::query_as::<_, JobRow>(
+                "select id, queue, dedup_key, status, attempts, last_error, run_at_ms from jobs \
+                 where ($1 is null or status = $1) order by id desc limit $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(p)
+            .await?)
+        })
+    }
+
+    /// Queue depths by queue and status, for `/metrics`.
+    pub async fn queue_depths(&self) -> Result<Vec<(String, String, i64)>> {
+        on_pool!(&self.read, p => {
+            let rows = sqlx::query(
+                "select queue, status, count(*) as n from jobs where status in ('queued', 'running', 'failed') \
+                 group by queue, status",
+            )
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("queue")?, r.try_get("status")?, r.try_get("n")?)))
+                .collect()
+        })
+    }
+
+    /// Claims due timers (lease as for jobs).
+    pub async fn claim_timers(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<DueTimer>> {
+        let lease_until = ms(now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        macro_rules! claim_sql {
+            ($lock:literal) => {
+                concat!(
+                    "update timers set lease_until_ms = $2 where id in (select id from timers \
+                     where status = 'pending' and due_ms <= $1 and (lease_until_ms is null or lease_until_ms < $1) \
+                     order by due_ms limit $3",
+                    $lock,
+                    ") returning id, decision_id, kind, due_ms"
+                )
+            };
+        }
+        let rows = match &self.write {
+            Pool::Postgres(p) => sqlx::query(claim_sql!(" for update skip locked"))
+                .bind(ms(now))
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(timer_from_row)
+                .collect::<Result<Vec<_>>>()?,
+            Pool::Sqlite(p) => sqlx::query(claim_sql!(""))
+                .bind(ms(now))
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(timer_from_row)
+                .collect::<Result<Vec<_>>>()?,
+        };
+        Ok(rows)
+    }
+
+    /// Marks a claimed timer as fired.
+    pub async fn timer_fired(&self, id: i64) -> Result<()> {
+        on_pool!(&self.write, p => {
+            sqlx::query("update timers set status = 'fired', lease_until_ms = null where id = $1")
+                .bind(id)
+                .execute(p)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// When the next pending timer is due.
+    pub async fn next_timer_due(&self) -> Result<Option<i64>> {
+        on_pool!(&self.read, p => {
+            let r = sqlx::query("select min(due_ms) as due from timers where status = 'pending'")
+                .fetch_one(p)
+                .await?;
+            Ok(r.try_get::<Option<i64>, _>("due")?)
+        })
+    }
+
+    /// Number of pending timers, for `/metrics`.
+    pub async fn pending_timers(&self) -> Result<i64> {
+        on_pool!(&self.read, p => {
+            let r = sqlx::query("select count(*) as n from timers where status = 'pending'")
+                .fetch_one(p)
+                .await?;
+            Ok(r.try_get::<i64, _>("n")?)
+        })
+    }
+}
+
+fn job_from_row<R: Row>(r: &R) -> Result<Job>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let payload: String = r.try_get("payload")?;
+    Ok(Job {
+        id: r.try_get("id")?,
+        queue: r.try_get("queue")?,
+        dedup_key: r.try_get("dedup_key")?,
+        payload: serde_json::from_str(&payload).map_err(json_err)?,
+        attempts: r.try_get("attempts")?,
+        max_attempts: r.try_get("max_attempts")?,
+        ordering_key: r.try_get("ordering_key")?,
+    })
+}
+
+fn timer_from_row<R: Row>(r: &R) -> Result<DueTimer>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(DueTimer {
+        id: r.try_get("id")?,
+        decision_id: DecisionId(r.try_get("decision_id")?),
+        kind: r.try_get("kind")?,
+        due_ms: r.try_get("due_ms")?,
+    })
+}

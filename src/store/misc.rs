@@ -1,0 +1,146 @@
+//! Dead letters and chat message references.
+
+use super::{Result, on_pool};
+use crate::domain::{IncidentId, Timestamp};
+use serde::Serialize;
+use sqlx::Row;
+
+/// A rejected body, kept verbatim so that nothing accepted from an
+/// authenticated sender is ever lost.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub received_at: Timestamp,
+    pub sender: Option<String>,
+    pub format: Option<String>,
+    pub content_type: Option<String>,
+    pub reason: String,
+    pub field: Option<String>,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub replayed_at: Option<Timestamp>,
+    pub replay_result: Option<String>,
+}
+
+/// Where a message about an incident (and optionally one decision) lives on
+/// a chat platform.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct ChatMessage {
+    pub platform: String,
+    pub incident_id: i64,
+    pub decision_id: Option<i64>,
+    pub channel: String,
+    pub message_ref: String,
+    pub thread_ref: Option<String>,
+}
+
+impl super::Store {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_dead_letter(
+        &self,
+        at: Timestamp,
+        sender: Option<&str>,
+        format: Option<&str>,
+        content_type: Option<&str>,
+        reason: &str,
+        field: Option<&str>,
+        body: &[u8],
+    ) -> Result<i64> {
+        on_pool!(&self.write, p => {
+            let r = sqlx::query(
+                "insert into dead_letters (received_at, sender, format, content_type, reason, field, body) \
+                 values ($1, $2, $3, $4, $5, $6, $7) returning id",
+            )
+            .bind(at)
+            .bind(sender)
+            .bind(format)
+            .bind(content_type)
+            .bind(reason)
+            .bind(field)
+            .bind(body)
+            .fetch_one(p)
+            .await?;
+            Ok(r.try_get("id")?)
+        })
+    }
+
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>> {
+        on_pool!(&self.read, p => {
+            Ok(sqlx::query_as::<_, DeadLetter>(
+                "select id, received_at, sender, format, content_type, reason, field, body, replayed_at, replay_result \
+                 from dead_letters order by id desc limit $1",
+            )
+            .bind(limit)
+            .fetch_all(p)
+            .await?)
+        })
+    }
+
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
+        on_pool!(&self.read, p => {
+            Ok(sqlx::query_as::<_, DeadLetter>(
+                "select id, received_at, sender, format, content_type, reason, field, body, replayed_at, replay_result \
+                 from dead_letters where id = $1",
+            )
+            .bind(id)
+            .fetch_optional(p)
+            .await?)
+        })
+    }
+
+    pub async fn mark_dead_letter_replayed(
+        &self,
+        id: i64,
+        at: Timestamp,
+        result: &str,
+    ) -> Result<()> {
+        on_pool!(&self.write, p => {
+            sqlx::query("update dead_letters set replayed_at = $1, replay_result = $2 where id = $3")
+                .bind(at)
+                .bind(result)
+                .bind(id)
+                .execute(p)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Remembers where a message was posted (first writer wins).
+    pub async fn save_chat_message(&self, m: &ChatMessage, now: Timestamp) -> Result<()> {
+        on_pool!(&self.write, p => {
+            sqlx::query(
+                "insert into chat_messages (platform, incident_id, decision_id, channel, message_ref, thread_ref, \
+                 created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 on conflict (platform, incident_id, decision_id) do nothing",
+            )
+            .bind(&m.platform)
+            .bind(m.incident_id)
+            .bind(m.decision_id)
+            .bind(&m.channel)
+            .bind(&m.message_ref)
+            .bind(&m.thread_ref)
+            .bind(now)
+            .execute(p)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The incident's main message on `platform` (the one without a decision).
+    pub async fn incident_message(
+        &self,
+        platform: &str,
+        incident: IncidentId,
+    ) -> Result<Option<ChatMessage>> {
+        on_pool!(&self.write, p => {
+            Ok(sqlx::query_as::<_, ChatMessage>(
+                "select platform, incident_id, decision_id, channel, message_ref, thread_ref from chat_messages \
+                 where platform = $1 and incident_id = $2 and decision_id is null order by id limit 1",
+            )
+            .bind(platform)
+            .bind(incident.0)
+            .fetch_optional(p)
+            .await?)
+        })
+    }
+}

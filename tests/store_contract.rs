@@ -1,0 +1,518 @@
+//! The store contract: the same stories on SQLite and PostgreSQL.
+
+mod common;
+
+use chrono::Duration as ChronoDuration;
+use common::{both, t0};
+use cordon::domain::{DecisionId, IncidentId, NewAlert, Observables, Severity, alert::AlertStatus};
+use cordon::store::{
+    EventRecord, IncomingAlert, IngestWindows, NewAudit, NewDecision, NewJob, NewTimer, Store,
+    StoreError, TransitionWrites,
+};
+use std::time::Duration;
+
+fn alert(title: &str, host: &str, source_id: Option<&str>) -> NewAlert {
+    let mut o = Observables::default();
+    Observables::push(&mut o.hosts, host);
+    NewAlert {
+        format: "wazuh".into(),
+        source_id: source_id.map(str::to_owned),
+        fingerprint: format!("fp-{title}-{host}"),
+        title: title.into(),
+        description: None,
+        severity: Severity::High,
+        source_severity: Some("10".into()),
+        detected_at: Some(t0() - ChronoDuration::seconds(5)),
+        status: AlertStatus::Firing,
+        observables: o,
+        tags: vec!["T1110".into()],
+        rule: Some("5712".into()),
+        raw: serde_json::json!({"k": 1}),
+    }
+}
+
+fn incoming(a: NewAlert, at: cordon::domain::Timestamp) -> IncomingAlert {
+    IncomingAlert {
+        alert: a,
+        sender: "wazuh-prod".into(),
+        received_at: at,
+        drill: false,
+    }
+}
+
+async fn a_decision(store: &Store) -> DecisionId {
+    let (ids, _) = {
+        let r = store
+            .ingest_batch(
+                &[incoming(alert("x", "ws-1", None), t0())],
+                IngestWindows::default(),
+                None,
+            )
+            .await
+            .expect("ingest");
+        (r, ())
+    };
+    let d = NewDecision {
+        incident_id: ids[0].0.incident_id,
+        alert_id: Some(ids[0].0.alert_id.0),
+        action: "isolate_host".into(),
+        target_kind: "host".into(),
+        target_value: "ws-1".into(),
+        rule: Some("crown-jewels".into()),
+        mode: "approval".into(),
+        matrix_hash: "abc".into(),
+        context: serde_json::json!({}),
+        attributes: serde_json::json!({}),
+        proposer: None,
+        created_at: t0(),
+        drill: false,
+    };
+    let ev = event(0, "proposed");
+    let (id, _) = store
+        .create_decision(&d, "pending_approval", &[ev], &TransitionWrites::default())
+        .await
+        .expect("create decision");
+    id
+}
+
+fn event(seq: i64, kind: &str) -> EventRecord {
+    EventRecord {
+        seq,
+        at: t0(),
+        kind: kind.into(),
+        actor_person: Some("alice".into()),
+        actor_platform: Some("slack".into()),
+        actor_user: Some("U1".into()),
+        actor_role: Some("soc-lead".into()),
+        data: serde_json::json!({"type": kind}),
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_alert_inside_the_dedup_window_counts_instead_of_duplicating() {
+    for db in both().await {
+        let store = db.store().await;
+        let w = IngestWindows::default();
+        let first = store
+            .ingest_batch(
+                &[incoming(alert("brute force", "ws-1", Some("A1")), t0())],
+                w,
+                None,
+            )
+            .await
+            .expect("ingest");
+        let again = store
+            .ingest_batch(
+                &[incoming(
+                    alert("brute force", "ws-1", Some("A1")),
+                    t0() + ChronoDuration::minutes(5),
+                )],
+                w,
+                None,
+            )
+            .await
+            .expect("ingest");
+        assert!(!first[0].0.duplicate, "{}", db.label);
+        assert!(again[0].0.duplicate, "{}", db.label);
+        assert_eq!(again[0].0.alert_id, first[0].0.alert_id, "{}", db.label);
+        let stored = store
+            .get_alert(first[0].0.alert_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(stored.occurrences, 2, "{}", db.label);
+        // Outside the window it is a new alert.
+        let later = store
+            .ingest_batch(
+                &[incoming(
+                    alert("brute force", "ws-1", Some("A1")),
+                    t0() + ChronoDuration::hours(3),
+                )],
+                w,
+                None,
+            )
+            .await
+            .expect("ingest");
+        assert!(!later[0].0.duplicate, "{}", db.label);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn alerts_sharing_a_host_join_one_incident_whose_severity_is_the_maximum() {
+    for db in both().await {
+        let store = db.store().await;
+        let w = IngestWindows::default();
+        let mut low = alert("scan", "WS-7", None);
+        low.severity = Severity::Low;
+        let mut crit = alert("ransomware", "ws-7", None);
+        crit.severity = Severity::Critical;
+        let other = alert("phish", "ws-9", None);
+        let r = store
+            .ingest_batch(
+                &[
+                    incoming(low, t0()),
+                    incoming(crit, t0() + ChronoDuration::minutes(1)),
+                    incoming(other, t0() + ChronoDuration::minutes(2)),
+                ],
+                w,
+                None,
+            )
+            .await
+            .expect("ingest");
+        assert_eq!(r[0].0.incident_id, r[1].0.incident_id, "{}", db.label);
+        assert_ne!(r[0].0.incident_id, r[2].0.incident_id, "{}", db.label);
+        assert!(r[0].0.new_incident && !r[1].0.new_incident, "{}", db.label);
+        let inc = store
+            .get_incident(r[0].0.incident_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            inc.severity().expect("sev"),
+            Severity::Critical,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            store
+                .alerts_of_incident(IncidentId(inc.id))
+                .await
+                .expect("alerts")
+                .len(),
+            2
+        );
+        // Every new alert got its durable pipeline job in the same commit.
+        let jobs = store.list_jobs(Some("queued"), 10).await.expect("jobs");
+        assert_eq!(jobs.len(), 3, "{}", db.label);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn sixteen_racing_writers_on_one_decision_leave_exactly_one_winner() {
+    for db in both().await {
+        let store = db.store().await;
+        let id = a_decision(&store).await;
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let kind = if i % 2 == 0 { "approved" } else { "vetoed" };
+                s.append_transition(
+                    id,
+                    1,
+                    kind,
+                    &[event(1, kind)],
+                    &TransitionWrites {
+                        audit: vec![NewAudit {
+                            at: t0(),
+                            actor: format!("writer-{i}"),
+                            action: kind.into(),
+                            subject: id.to_string(),
+                            detail: serde_json::json!({}),
+                        }],
+                        ..Default::default()
+                    },
+                    t0(),
+                )
+                .await
+            }));
+        }
+        let mut wins = 0;
+        let mut conflicts = 0;
+        for t in tasks {
+            match t.await.expect("join") {
+                Ok(_) => wins += 1,
+                Err(StoreError::Conflict(_)) => conflicts += 1,
+                Err(e) => panic!("{}: unexpected error {e}", db.label),
+            }
+        }
+        assert_eq!((wins, conflicts), (1, 15), "{}", db.label);
+        let (row, events) = store.get_decision(id).await.expect("get").expect("exists");
+        assert_eq!(events.len(), 2, "{}", db.label);
+        assert_eq!(row.next_seq, 2, "{}", db.label);
+        assert_eq!(
+            row.state, events[1].kind,
+            "{}: state matches the winning event",
+            db.label
+        );
+        // Only the winner's audit entry exists and the chain is intact.
+        let chain = store.audit_chain().await.expect("chain");
+        assert_eq!(chain.len(), 1, "{}", db.label);
+        cordon::domain::audit::verify_chain(&chain).expect("intact");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_audit_chain_names_the_row_that_was_altered() {
+    for db in both().await {
+        let store = db.store().await;
+        let entries: Vec<NewAudit> = (0..5)
+            .map(|i| NewAudit {
+                at: t0() + ChronoDuration::seconds(i),
+                actor: "alice".into(),
+                action: "approve".into(),
+                subject: format!("dec-{i}"),
+                detail: serde_json::json!({"reason": "looks bad", "n": i}),
+            })
+            .collect();
+        store.audit(&entries[..2]).await.expect("audit");
+        store.audit(&entries[2..]).await.expect("audit");
+        let chain = store.audit_chain().await.expect("chain");
+        assert_eq!(chain.len(), 5);
+        cordon::domain::audit::verify_chain(&chain).expect("intact chain");
+        let mut tampered = chain.clone();
+        tampered[2].entry.actor = "mallory".into();
+        let err = cordon::domain::audit::verify_chain(&tampered).expect_err("altered");
+        assert_eq!(err.seq, 3, "{}", db.label);
+        let mut removed = chain.clone();
+        removed.remove(1);
+        assert_eq!(
+            cordon::domain::audit::verify_chain(&removed)
+                .expect_err("removed")
+                .seq,
+            2
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_is_claimed_once_and_comes_back_when_its_lease_runs_out() {
+    for db in both().await {
+        let store = db.store().await;
+        let job =
+            NewJob::new("execute", serde_json::json!({"decision": 1}), t0()).dedup("execute:dec-1");
+        assert!(store.enqueue(&job, t0()).await.expect("enqueue").is_some());
+        assert!(
+            store.enqueue(&job, t0()).await.expect("enqueue").is_none(),
+            "dedup key"
+        );
+        let lease = Duration::from_secs(30);
+        let a = store
+            .claim_jobs("execute", "w1", t0(), lease, 10)
+            .await
+            .expect("claim");
+        let b = store
+            .claim_jobs("execute", "w2", t0(), lease, 10)
+            .await
+            .expect("claim");
+        assert_eq!((a.len(), b.len()), (1, 0), "{}", db.label);
+        // w1 dies; after the lease w2 takes it over, and w1 can no longer complete it.
+        let later = t0() + ChronoDuration::seconds(31);
+        let b = store
+            .claim_jobs("execute", "w2", later, lease, 10)
+            .await
+            .expect("claim");
+        assert_eq!(b.len(), 1, "{}", db.label);
+        assert_eq!(b[0].attempts, 2, "{}", db.label);
+        assert!(
+            !store
+                .complete_job(a[0].id, "w1", later)
+                .await
+                .expect("complete")
+        );
+        assert!(
+            store
+                .complete_job(b[0].id, "w2", later)
+                .await
+                .expect("complete")
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn retryable_failures_wait_and_exhausted_jobs_are_marked_failed() {
+    for db in both().await {
+        let store = db.store().await;
+        let job = NewJob::new("execute", serde_json::json!({}), t0()).max_attempts(2);
+        store.enqueue(&job, t0()).await.expect("enqueue");
+        let lease = Duration::from_secs(30);
+        let j = store
+            .claim_jobs("execute", "w", t0(), lease, 1)
+            .await
+            .expect("claim")
+            .remove(0);
+        let retry_at = t0() + ChronoDuration::seconds(10);
+        assert!(
+            !store
+                .retry_or_fail_job(j.id, "w", "503", retry_at, false, t0())
+                .await
+                .expect("retry")
+        );
+        assert!(
+            store
+                .claim_jobs("execute", "w", t0(), lease, 1)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        let j = store
+            .claim_jobs("execute", "w", retry_at, lease, 1)
+            .await
+            .expect("claim")
+            .remove(0);
+        assert!(
+            store
+                .retry_or_fail_job(j.id, "w", "503 again", retry_at, false, retry_at)
+                .await
+                .expect("fail")
+        );
+        let rows = store.list_jobs(Some("failed"), 10).await.expect("list");
+        assert_eq!(
+            rows[0].last_error.as_deref(),
+            Some("503 again"),
+            "{}",
+            db.label
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn jobs_sharing_an_ordering_key_run_one_after_the_other() {
+    for db in both().await {
+        let store = db.store().await;
+        for i in 0..3 {
+            let j =
+                NewJob::new("chat", serde_json::json!({"n": i}), t0()).ordered_by("slack:C1:inc-1");
+            store.enqueue(&j, t0()).await.expect("enqueue");
+        }
+        let lease = Duration::from_secs(30);
+        let first = store
+            .claim_jobs("chat", "w", t0(), lease, 10)
+            .await
+            .expect("claim");
+        assert_eq!(first.len(), 1, "{}: only the head of the line", db.label);
+        assert_eq!(first[0].payload["n"], 0);
+        assert!(
+            store
+                .claim_jobs("chat", "w", t0(), lease, 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        store
+            .complete_job(first[0].id, "w", t0())
+            .await
+            .expect("complete");
+        let second = store
+            .claim_jobs("chat", "w", t0(), lease, 10)
+            .await
+            .expect("claim");
+        assert_eq!(second[0].payload["n"], 1, "{}", db.label);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn due_timers_are_claimed_once_and_cancelled_timers_never_fire() {
+    for db in both().await {
+        let store = db.store().await;
+        let id = a_decision(&store).await;
+        let writes = TransitionWrites {
+            timers: vec![NewTimer {
+                decision_id: id,
+                kind: "veto_window_end".into(),
+                due: t0() + ChronoDuration::minutes(3),
+            }],
+            ..Default::default()
+        };
+        store
+            .append_transition(id, 1, "pending_veto", &[event(1, "x")], &writes, t0())
+            .await
+            .expect("append");
+        assert_eq!(
+            store.next_timer_due().await.expect("next"),
+            Some((t0() + ChronoDuration::minutes(3)).timestamp_millis())
+        );
+        assert!(
+            store
+                .claim_timers(t0(), Duration::from_secs(30), 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        let due = t0() + ChronoDuration::minutes(3);
+        let t = store
+            .claim_timers(due, Duration::from_secs(30), 10)
+            .await
+            .expect("claim");
+        assert_eq!(t.len(), 1, "{}", db.label);
+        assert!(
+            store
+                .claim_timers(due, Duration::from_secs(30), 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        store.timer_fired(t[0].id).await.expect("fired");
+        // A cancelled timer never comes back.
+        let writes = TransitionWrites {
+            cancel_timers: true,
+            timers: vec![],
+            ..Default::default()
+        };
+        let w2 = TransitionWrites {
+            timers: vec![NewTimer {
+                decision_id: id,
+                kind: "approval_timeout".into(),
+                due,
+            }],
+            ..Default::default()
+        };
+        store
+            .append_transition(id, 2, "pending_approval", &[event(2, "y")], &w2, t0())
+            .await
+            .expect("append");
+        store
+            .append_transition(id, 3, "vetoed", &[event(3, "z")], &writes, t0())
+            .await
+            .expect("append");
+        assert!(
+            store
+                .claim_timers(due, Duration::from_secs(30), 10)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        assert_eq!(
+            store.next_timer_due().await.expect("next"),
+            None,
+            "{}",
+            db.label
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn assets_are_found_by_short_name_fqdn_or_ip() {
+    for db in both().await {
+        let store = db.store().await;
+        let a = cordon::store::Asset {
+            hostname: "DB-PROD-01".into(),
+            ips: vec!["10.0.4.17".into()],
+            tier: Some("crown-jewel".into()),
+            owners: vec!["dana".into()],
+            ..Default::default()
+        };
+        store.upsert_assets(&[a], t0()).await.expect("import");
+        for key in ["db-prod-01", "db-prod-01.corp.example", "10.0.4.17"] {
+            let found = store
+                .find_asset(key)
+                .await
+                .expect("find")
+                .unwrap_or_else(|| panic!("{key} in {}", db.label));
+            assert_eq!(found.tier.as_deref(), Some("crown-jewel"));
+        }
+        assert!(
+            store.find_asset("10.0.4.1").await.expect("find").is_none(),
+            "no prefix match"
+        );
+        store.close().await;
+    }
+}
