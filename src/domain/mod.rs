@@ -9,12 +9,16 @@
 pub mod action;
 pub mod alert;
 pub mod audit;
+pub mod clock;
+pub mod decision;
 pub mod ids;
+pub mod matrix;
 pub mod severity;
 pub mod time;
 
 pub use action::{ActionKind, ActionTarget};
 pub use alert::{NewAlert, Observables};
 pub use ids::{AlertId, DecisionId, IncidentId, PersonId};
+pub use matrix::{ActionContext, Actor, Matrix, MatrixError, MatrixErrors, Mode, Platform, Rule};
 pub use severity::Severity;
 pub use time::Timestamp;
