@@ -167,7 +167,10 @@ impl Default for Config {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { max_connections: 16, acquire_timeout: Duration::from_secs(3) }
+        DatabaseConfig {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
     }
 }
 
@@ -201,13 +204,19 @@ impl Default for EngineConfig {
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { session_ttl: Duration::from_secs(8 * 3600), login_link_ttl: Duration::from_secs(15 * 60) }
+        WebConfig {
+            session_ttl: Duration::from_secs(8 * 3600),
+            login_link_ttl: Duration::from_secs(15 * 60),
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: "text".into(), filter: "info".into() }
+        LogConfig {
+            format: "text".into(),
+            filter: "info".into(),
+        }
     }
 }
 
@@ -251,16 +260,25 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         env_names: &[String],
     ) -> Result<(Config, Vec<String>), ConfigError> {
-        let explicit = path.map(Path::to_path_buf).or_else(|| env("CORDON_CONFIG").map(PathBuf::from));
-        let file = explicit.clone().unwrap_or_else(|| PathBuf::from("config/cordon.toml"));
+        let explicit = path
+            .map(Path::to_path_buf)
+            .or_else(|| env("CORDON_CONFIG").map(PathBuf::from));
+        let file = explicit
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("config/cordon.toml"));
         let mut cfg = match std::fs::read_to_string(&file) {
             Ok(text) => toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
                 path: file.display().to_string(),
                 message: e.to_string().trim_end().replace('\n', "\n  "),
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => Config::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+                Config::default()
+            }
             Err(e) => {
-                return Err(ConfigError::File { path: file.display().to_string(), message: e.to_string() });
+                return Err(ConfigError::File {
+                    path: file.display().to_string(),
+                    message: e.to_string(),
+                });
             }
         };
         let mut warnings = Vec::new();
@@ -285,7 +303,10 @@ impl Config {
         }
         if let Some(v) = env("CORDON_LOG_FORMAT") {
             if v != "text" && v != "json" {
-                return Err(ConfigError::Env { var: "CORDON_LOG_FORMAT".into(), message: format!("`{v}`: use text or json") });
+                return Err(ConfigError::Env {
+                    var: "CORDON_LOG_FORMAT".into(),
+                    message: format!("`{v}`: use text or json"),
+                });
             }
             cfg.log.format = v;
         }
@@ -304,7 +325,8 @@ impl Config {
         {
             return Err(ConfigError::Env {
                 var: "CORDON_INGEST_JWT_SECRET".into(),
-                message: "is shorter than 32 bytes; generate one with `openssl rand -hex 32`".into(),
+                message: "is shorter than 32 bytes; generate one with `openssl rand -hex 32`"
+                    .into(),
             });
         }
         Ok((cfg, warnings))
@@ -317,13 +339,19 @@ impl Config {
     }
 
     /// A free-form section deserialised by its owner.
-    pub fn section<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> Result<T, ConfigError> {
+    pub fn section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, ConfigError> {
         match self.sections.get(name) {
             None => Ok(T::default()),
-            Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| ConfigError::File {
-                path: format!("[{name}]"),
-                message: e.to_string(),
-            }),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: format!("[{name}]"),
+                    message: e.to_string(),
+                }),
         }
     }
 }
@@ -333,18 +361,30 @@ mod tests {
     use super::*;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<(Config, Vec<String>), ConfigError> {
-        let dir = tempfile::tempdir().map_err(|e| ConfigError::File { path: "tmp".into(), message: e.to_string() })?;
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::File {
+            path: "tmp".into(),
+            message: e.to_string(),
+        })?;
         let p = dir.path().join("cordon.toml");
-        std::fs::write(&p, text).map_err(|e| ConfigError::File { path: "tmp".into(), message: e.to_string() })?;
-        let map: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        std::fs::write(&p, text).map_err(|e| ConfigError::File {
+            path: "tmp".into(),
+            message: e.to_string(),
+        })?;
+        let map: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let names: Vec<String> = map.keys().cloned().collect();
         Config::load(Some(&p), &|k| map.get(k).cloned(), &names)
     }
 
     #[test]
     fn environment_overrides_the_file_which_overrides_defaults() {
-        let (c, w) = load("listen = \"0.0.0.0:9000\"\n[ingest]\ndedup_window = \"10m\"\n", &[("CORDON_LISTEN", "127.0.0.1:7000")])
-            .expect("loads");
+        let (c, w) = load(
+            "listen = \"0.0.0.0:9000\"\n[ingest]\ndedup_window = \"10m\"\n",
+            &[("CORDON_LISTEN", "127.0.0.1:7000")],
+        )
+        .expect("loads");
         assert_eq!(c.listen, "127.0.0.1:7000");
         assert_eq!(c.ingest.dedup_window, Duration::from_secs(600));
         assert_eq!(c.ingest.correlation_window, Duration::from_secs(1800));
@@ -361,7 +401,14 @@ mod tests {
 
     #[test]
     fn unknown_cordon_variables_are_warned_about_and_secrets_are_redacted() {
-        let (c, w) = load("", &[("CORDON_LISTNE", "x"), ("CORDON_SLACK_BOT_TOKEN", "xoxb-very-secret")]).expect("loads");
+        let (c, w) = load(
+            "",
+            &[
+                ("CORDON_LISTNE", "x"),
+                ("CORDON_SLACK_BOT_TOKEN", "xoxb-very-secret"),
+            ],
+        )
+        .expect("loads");
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("CORDON_LISTNE"));
         assert!(!format!("{c:?}").contains("very-secret"));

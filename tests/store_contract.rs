@@ -67,7 +67,7 @@ async fn a_decision(store: &Store) -> DecisionId {
         created_at: t0(),
         drill: false,
     };
-    let ev = event(0, "proposed");
+    let ev = event(1, "proposed");
     let (id, _) = store
         .create_decision(&d, "pending_approval", &[ev], &TransitionWrites::default())
         .await
@@ -201,9 +201,9 @@ async fn sixteen_racing_writers_on_one_decision_leave_exactly_one_winner() {
                 let kind = if i % 2 == 0 { "approved" } else { "vetoed" };
                 s.append_transition(
                     id,
-                    1,
+                    2,
                     kind,
-                    &[event(1, kind)],
+                    &[event(2, kind)],
                     &TransitionWrites {
                         audit: vec![NewAudit {
                             at: t0(),
@@ -231,7 +231,7 @@ async fn sixteen_racing_writers_on_one_decision_leave_exactly_one_winner() {
         assert_eq!((wins, conflicts), (1, 15), "{}", db.label);
         let (row, events) = store.get_decision(id).await.expect("get").expect("exists");
         assert_eq!(events.len(), 2, "{}", db.label);
-        assert_eq!(row.next_seq, 2, "{}", db.label);
+        assert_eq!(row.next_seq, 3, "{}", db.label);
         assert_eq!(
             row.state, events[1].kind,
             "{}: state matches the winning event",
@@ -422,7 +422,7 @@ async fn due_timers_are_claimed_once_and_cancelled_timers_never_fire() {
             ..Default::default()
         };
         store
-            .append_transition(id, 1, "pending_veto", &[event(1, "x")], &writes, t0())
+            .append_transition(id, 2, "pending_veto", &[event(2, "x")], &writes, t0())
             .await
             .expect("append");
         assert_eq!(
@@ -465,11 +465,11 @@ async fn due_timers_are_claimed_once_and_cancelled_timers_never_fire() {
             ..Default::default()
         };
         store
-            .append_transition(id, 2, "pending_approval", &[event(2, "y")], &w2, t0())
+            .append_transition(id, 3, "pending_approval", &[event(3, "y")], &w2, t0())
             .await
             .expect("append");
         store
-            .append_transition(id, 3, "vetoed", &[event(3, "z")], &writes, t0())
+            .append_transition(id, 4, "vetoed", &[event(4, "z")], &writes, t0())
             .await
             .expect("append");
         assert!(

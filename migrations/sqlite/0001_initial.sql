@@ -80,6 +80,8 @@ create table decisions (
     drill integer not null default 0
 );
 create index decisions_incident on decisions (incident_id);
+-- a pipeline that runs twice (its job's lease ran out) proposes nothing twice.
+create unique index decisions_once on decisions (alert_id, action, target_value);
 create index decisions_state on decisions (state);
 
 -- append-only; (decision_id, seq) settles races: two writers that read the same
@@ -189,4 +191,14 @@ create table audit_log (
     detail text not null,
     prev_hash text not null,
     hash text not null
+);
+
+-- every authority matrix ever loaded, by content hash: a decision is always
+-- authorised against the matrix it was created under, even after a reload
+-- or a restart with a newer file.
+create table matrix_versions (
+    hash text primary key,
+    source text not null,
+    content text not null,
+    loaded_at text not null
 );

@@ -54,6 +54,9 @@ pub struct TransitionWrites {
     pub audit: Vec<NewAudit>,
     /// State saved by the forward action (e.g. previous security groups).
     pub saved_state: Option<serde_json::Value>,
+    /// Insert `jobs` already claimed by this worker for this lease, so the
+    /// caller runs them at once (the fast path for pre-authorised actions).
+    pub claim_by: Option<(String, std::time::Duration)>,
 }
 
 /// A stored decision (the cached head of its event stream).
@@ -93,7 +96,8 @@ macro_rules! write_transition {
         let id: i64 = $id;
         for (i, e) in $events.iter().enumerate() {
             let e: &EventRecord = e;
-            let seq = $first_seq + i64::try_from(i).unwrap_or(0);
+            let _ = i;
+            let seq = e.seq;
             let r = sqlx::query(
                 "insert into decision_events (decision_id, seq, at, kind, actor_person, actor_platform, actor_user, \
                  actor_role, data) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -128,8 +132,9 @@ macro_rules! write_transition {
             super::jobs::insert_timer!($tx, t, $now);
         }
         let mut job_ids = Vec::new();
+        let claim = w.claim_by.as_ref().map(|(who, lease)| (who.as_str(), *lease));
         for j in &w.jobs {
-            job_ids.push(super::jobs::insert_job!($tx, j, None, $now));
+            job_ids.push(super::jobs::insert_job!($tx, j, claim, $now));
         }
         if let Some(s) = &w.saved_state {
             sqlx::query("update decisions set saved_state = $1 where id = $2")
@@ -156,7 +161,7 @@ impl super::Store {
         let backend = self.backend();
         on_pool!(&self.write, p => {
             let mut tx = p.begin().await?;
-            let id: i64 = sqlx::query(
+            let id = sqlx::query(
                 "insert into decisions (incident_id, alert_id, action, target_kind, target_value, rule, mode, \
                  matrix_hash, state, context, attributes, proposer, next_seq, created_at, updated_at, drill) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) returning id",
@@ -173,15 +178,24 @@ impl super::Store {
             .bind(d.context.to_string())
             .bind(d.attributes.to_string())
             .bind(&d.proposer)
-            .bind(i64::try_from(events.len()).unwrap_or(0))
+            .bind(events.last().map_or(1, |e| e.seq + 1))
             .bind(d.created_at)
             .bind(d.drill)
             .fetch_one(&mut *tx)
-            .await?
-            .try_get("id")?;
+            .await;
+            let id: i64 = match id {
+                Ok(r) => r.try_get("id")?,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(StoreError::Conflict(format!(
+                        "a decision to {} {} for alert {:?} exists already",
+                        d.action, d.target_value, d.alert_id
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
             // Jobs and audit entries may need the new id: patch placeholders.
             let writes = writes.with_decision_id(DecisionId(id));
-            let ids = write_transition!(tx, backend, id, 0, events, &writes, d.created_at);
+            let ids = write_transition!(tx, backend, id, 1, events, &writes, d.created_at);
             tx.commit().await?;
             Ok((DecisionId(id), ids))
         })

@@ -144,3 +144,39 @@ impl super::Store {
         })
     }
 }
+
+impl super::Store {
+    /// Remembers a matrix version (idempotent).
+    pub async fn save_matrix_version(
+        &self,
+        hash: &str,
+        source: &str,
+        content: &str,
+        at: Timestamp,
+    ) -> Result<()> {
+        on_pool!(&self.write, p => {
+            sqlx::query(
+                "insert into matrix_versions (hash, source, content, loaded_at) values ($1, $2, $3, $4) \
+                 on conflict (hash) do nothing",
+            )
+            .bind(hash)
+            .bind(source)
+            .bind(content)
+            .bind(at)
+            .execute(p)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// A matrix version by hash: (source name, content).
+    pub async fn matrix_version(&self, hash: &str) -> Result<Option<(String, String)>> {
+        on_pool!(&self.read, p => {
+            let r = sqlx::query("select source, content from matrix_versions where hash = $1")
+                .bind(hash)
+                .fetch_optional(p)
+                .await?;
+            r.map(|r| Ok((r.try_get("source")?, r.try_get("content")?))).transpose()
+        })
+    }
+}
