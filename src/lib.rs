@@ -31,4 +31,5 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod executors;
 pub mod store;

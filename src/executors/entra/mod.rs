@@ -1,0 +1,229 @@
+//! Microsoft Entra ID through Microsoft Graph: disable / enable an account
+//! and revoke its sign-in sessions.
+//!
+//! Client-credentials token (`POST {login_base}/{tenant}/oauth2/v2.0/token`,
+//! scope `https://graph.microsoft.com/.default`), cached, refreshed once
+//! after a 401. Disable is `PATCH /v1.0/users/{id}` `{"accountEnabled":false}`
+//! followed by `POST /v1.0/users/{id}/revokeSignInSessions` (in that order,
+//! so no new refresh token can be issued in between, §5.2). PATCHing the
+//! value the user already has is a 204 again, so there is no "already"
+//! answer to recognise. Graph has no field for the decision id (§9).
+
+use super::config::{self, ConfigError};
+use super::http::{self, Reply};
+use super::oauth::TokenSource;
+use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
+use crate::domain::ActionKind;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[cfg(test)]
+mod tests;
+
+const NAME: &str = "entra";
+
+/// `[entra]` in connectors.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    /// `https://graph.microsoft.com` (the `/v1.0` is added by the connector).
+    #[serde(default = "default_graph")]
+    pub base_url: String,
+    #[serde(default = "default_login")]
+    pub login_base_url: String,
+    pub tenant_id: String,
+    pub client_id_env: String,
+    pub client_secret_env: String,
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// Also revoke sessions after disabling the account.
+    #[serde(default = "config::default_true")]
+    pub revoke_sessions_on_disable: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(
+        default = "config::default_timeout",
+        deserialize_with = "config::duration"
+    )]
+    pub timeout: Duration,
+}
+
+fn default_graph() -> String {
+    "https://graph.microsoft.com".into()
+}
+fn default_login() -> String {
+    "https://login.microsoftonline.com".into()
+}
+fn default_scope() -> String {
+    "https://graph.microsoft.com/.default".into()
+}
+
+/// The connector.
+#[derive(Debug)]
+pub struct Entra {
+    base: String,
+    revoke_sessions_on_disable: bool,
+    dry_run: bool,
+    http: reqwest::Client,
+    tokens: TokenSource,
+}
+
+impl Entra {
+    pub fn new(
+        cfg: &EntraConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let id = config::secret(env, NAME, "client_id_env", &cfg.client_id_env, cfg.dry_run)?;
+        let secret = config::secret(
+            env,
+            NAME,
+            "client_secret_env",
+            &cfg.client_secret_env,
+            cfg.dry_run,
+        )?;
+        let http = http::client(cfg.timeout)?;
+        Ok(Entra {
+            tokens: TokenSource::new(
+                NAME,
+                format!(
+                    "{}/{}/oauth2/v2.0/token",
+                    http::trim_base(&cfg.login_base_url),
+                    cfg.tenant_id
+                ),
+                id.expose().to_owned(),
+                secret,
+                vec![
+                    ("grant_type", "client_credentials".into()),
+                    ("scope", cfg.scope.clone()),
+                ],
+                http.clone(),
+            ),
+            base: format!("{}/v1.0", http::trim_base(&cfg.base_url)),
+            revoke_sessions_on_disable: cfg.revoke_sessions_on_disable,
+            dry_run: cfg.dry_run,
+            http,
+        })
+    }
+
+    fn expect_ok(what: &str, reply: Reply) -> Result<Reply, ExecError> {
+        if reply.status.is_success() {
+            Ok(reply)
+        } else {
+            Err(http::classify(NAME, what, &reply))
+        }
+    }
+
+    async fn set_enabled(&self, user: &str, enabled: bool) -> Result<(), ExecError> {
+        let url = format!("{}/users/{user}", self.base);
+        let body = serde_json::json!({ "accountEnabled": enabled });
+        let reply = self
+            .tokens
+            .send(|auth| {
+                self.http
+                    .patch(&url)
+                    .header("authorization", auth)
+                    .json(&body)
+            })
+            .await?;
+        Self::expect_ok("account update", reply).map(|_| ())
+    }
+
+    async fn revoke(&self, user: &str) -> Result<(), ExecError> {
+        let url = format!("{}/users/{user}/revokeSignInSessions", self.base);
+        let reply = self
+            .tokens
+            .send(|auth| {
+                self.http
+                    .post(&url)
+                    .header("authorization", auth)
+                    .header("content-length", "0")
+            })
+            .await?;
+        // Documented 204, really 200 {"value": true}: any 2xx is success.
+        Self::expect_ok("revokeSignInSessions", reply).map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for Entra {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn supports(&self, action: &ActionKind) -> bool {
+        matches!(
+            action,
+            ActionKind::DisableUser | ActionKind::EnableUser | ActionKind::RevokeSessions
+        )
+    }
+
+    fn id_attribute(&self) -> Option<&str> {
+        Some("entra_user_id")
+    }
+
+    async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
+        if !self.supports(&req.action) {
+            return Err(ExecError::permanent(format!(
+                "{NAME}: cannot perform {}",
+                req.action
+            )));
+        }
+        if self.dry_run {
+            return Ok(ExecOutcome::dry_run());
+        }
+        let user = req.vendor_id("entra_user_id");
+        match req.action {
+            ActionKind::DisableUser => {
+                self.set_enabled(user, false).await?;
+                if self.revoke_sessions_on_disable {
+                    self.revoke(user).await?;
+                }
+            }
+            ActionKind::EnableUser => self.set_enabled(user, true).await?,
+            _ => self.revoke(user).await?,
+        }
+        Ok(ExecOutcome {
+            // Revocation has no state to poll beyond the timestamp.
+            confirmed: req.action == ActionKind::RevokeSessions,
+            ..ExecOutcome::default()
+        })
+    }
+
+    async fn confirm(
+        &self,
+        req: &ExecRequest,
+        outcome: &ExecOutcome,
+    ) -> Result<Confirmation, ExecError> {
+        if outcome.dry_run || self.dry_run || outcome.confirmed {
+            return Ok(Confirmation::Confirmed);
+        }
+        let want = match req.action {
+            ActionKind::DisableUser => false,
+            ActionKind::EnableUser => true,
+            _ => return Ok(Confirmation::Confirmed),
+        };
+        let url = format!("{}/users/{}", self.base, req.vendor_id("entra_user_id"));
+        let reply = self
+            .tokens
+            .send(|auth| {
+                self.http
+                    .get(&url)
+                    .query(&[("$select", "accountEnabled,signInSessionsValidFromDateTime")])
+                    .header("authorization", auth)
+            })
+            .await?;
+        let reply = Self::expect_ok("user read", reply)?;
+        Ok(if reply.json()["accountEnabled"].as_bool() == Some(want) {
+            Confirmation::Confirmed
+        } else {
+            Confirmation::Pending
+        })
+    }
+
+    async fn healthcheck(&self) -> Result<(), ExecError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.tokens.token().await.map(|_| ())
+    }
+}
