@@ -29,3 +29,4 @@
 )]
 
 pub mod domain;
+pub mod ingest;
