@@ -7,6 +7,9 @@ use crate::domain::{NewAlert, Observables, Severity};
 use serde_json::Value;
 
 pub(crate) fn looks_like(v: &Value) -> bool {
+    if let Some(first) = common::items(v, "hits.hits").first() {
+        return looks_like(first);
+    }
     let src = v.get("_source").unwrap_or(v);
     common::get(src, "rule.level").is_some() && common::get(src, "rule.description").is_some()
 }
