@@ -43,14 +43,25 @@ impl Paths {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GenericMapping {
+    /// Mandatory in every record: a record without a title is refused.
+    /// Default `title`, `name`, `summary`.
     pub title: Paths,
+    /// Default `severity`, `priority`; mapped through `severity_map`, then
+    /// the shared words; absent or unknown → medium.
     pub severity: Paths,
+    /// Default `description`, `message`.
     pub description: Paths,
+    /// RFC 3339 or epoch (s/ms/µs/ns). Default `timestamp`, `@timestamp`, `time`.
     pub detected_at: Paths,
+    /// The tool's own id, for dedup. Default `id`.
     pub source_id: Paths,
+    /// Strings or arrays of strings. Default `host`, `hostname`.
     pub hosts: Paths,
+    /// Default `user`, `username`.
     pub users: Paths,
+    /// Remote / attacker addresses. Default `src_ip`, `source_ip`.
     pub source_ips: Paths,
+    /// Default `tags`.
     pub tags: Paths,
     /// The tool's severity values → cordon's (`{"P1" = "critical"}`), matched
     /// case-insensitively before the built-in words (critical, high, warning…).

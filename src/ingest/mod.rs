@@ -120,8 +120,11 @@ impl FromStr for Format {
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
 #[error("{field}: {problem} ({hint})")]
 pub struct IngestError {
+    /// JSON path into the body, `body`, or `format` for an unknown format name.
     pub field: String,
+    /// What is wrong, for the sender.
     pub problem: String,
+    /// How to fix it.
     pub hint: String,
 }
 
