@@ -32,4 +32,5 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod executors;
+pub mod ingest;
 pub mod store;
