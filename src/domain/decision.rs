@@ -350,6 +350,16 @@ pub enum TimerKind {
     ContainmentExpiry,
 }
 
+impl TimerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::VetoWindowEnd => "veto_window_end",
+            TimerKind::ApprovalTimeout => "approval_timeout",
+            TimerKind::ContainmentExpiry => "containment_expiry",
+        }
+    }
+}
+
 /// What the engine asks of a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -387,7 +397,7 @@ impl Command {
         match self {
             Command::Propose { .. } => "propose".into(),
             Command::Act { verb, .. } => verb.to_string(),
-            Command::TimerFired(k) => format!("{k:?} timer"),
+            Command::TimerFired(k) => format!("fire the {} timer", k.as_str()),
             Command::ExecutionAccepted { .. } => "accept execution".into(),
             Command::ExecutionConfirmed => "confirm execution".into(),
             Command::ExecutionFailed { .. } => "fail execution".into(),
@@ -778,7 +788,7 @@ pub fn decide(
     };
     use DecisionState as S;
     match cmd {
-        Command::Propose { .. } => unreachable_propose(d),
+        Command::Propose { .. } => already_proposed(d),
         Command::Act {
             actor,
             person,
@@ -913,7 +923,7 @@ pub fn decide(
     }
 }
 
-fn unreachable_propose(d: &Decision) -> Result<Outcome, DecisionError> {
+fn already_proposed(d: &Decision) -> Result<Outcome, DecisionError> {
     Err(DecisionError::IllegalTransition {
         state: d.state,
         verb: "propose".into(),
@@ -929,7 +939,7 @@ fn propose(
     now: Timestamp,
 ) -> Result<Outcome, DecisionError> {
     if d.next_seq != 1 {
-        return unreachable_propose(d);
+        return already_proposed(d);
     }
     let mode = rule.map_or(Mode::Forbidden, |r| r.mode);
     let mut o = Outcome {

@@ -256,7 +256,7 @@ mod opt_duration {
 }
 
 /// What is known about a proposed action when the matrix is asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionContext {
     pub action: ActionKind,
     pub severity: Severity,
@@ -478,8 +478,13 @@ impl Matrix {
         let raw: RawMatrix = match toml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
-                // serde stops at the first structural error; say where it is.
-                errs.push(e.span(), "", e.message().trim().to_owned());
+                // serde stops at the first structural error; say where it is
+                // and in which table (the message names the key itself).
+                let table = e
+                    .span()
+                    .map(|s| table_path_at(text, s.start))
+                    .unwrap_or_default();
+                errs.push(e.span(), table, e.message().trim().to_owned());
                 return Err(MatrixErrors(errs.list));
             }
         };
@@ -721,6 +726,41 @@ fn is_owner(p: &Person, owners: &[String]) -> bool {
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case(o))
     })
+}
+
+/// The table a byte offset falls in, as a key path: `rules[2]`,
+/// `people.alice`, or empty for the top level. A line counts as a header only
+/// when the name is a bare dotted key, so a nested array written over several
+/// lines (`  ["soc-oncall"],`) is not mistaken for one.
+fn table_path_at(text: &str, offset: usize) -> String {
+    let bare = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let mut path = String::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if pos > offset {
+            break;
+        }
+        pos += line.len();
+        let l = line.trim();
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim();
+            if bare(name) {
+                let n = counts.entry(name.to_owned()).or_insert(0);
+                path = format!("{name}[{n}]");
+                *n += 1;
+            }
+        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next())
+            && bare(name.trim())
+        {
+            path = name.trim().to_owned();
+        }
+    }
+    path
 }
 
 fn line_span(text: &str, line: usize) -> Range<usize> {
@@ -1823,6 +1863,7 @@ quorum = 3
         );
         let e = errors(&text);
         assert_eq!(e[0].line, Some(10), "{}", e[0]);
+        assert_eq!(e[0].key, "rules[0]");
         assert!(e[0].to_string().contains("aprovers"), "{}", e[0]);
     }
 
