@@ -350,6 +350,16 @@ pub enum TimerKind {
     ContainmentExpiry,
 }
 
+impl TimerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::VetoWindowEnd => "veto_window_end",
+            TimerKind::ApprovalTimeout => "approval_timeout",
+            TimerKind::ContainmentExpiry => "containment_expiry",
+        }
+    }
+}
+
 /// What the engine asks of a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -387,7 +397,7 @@ impl Command {
         match self {
             Command::Propose { .. } => "propose".into(),
             Command::Act { verb, .. } => verb.to_string(),
-            Command::TimerFired(k) => format!("{k:?} timer"),
+            Command::TimerFired(k) => format!("fire the {} timer", k.as_str()),
             Command::ExecutionAccepted { .. } => "accept execution".into(),
             Command::ExecutionConfirmed => "confirm execution".into(),
             Command::ExecutionFailed { .. } => "fail execution".into(),
@@ -778,7 +788,7 @@ pub fn decide(
     };
     use DecisionState as S;
     match cmd {
-        Command::Propose { .. } => unreachable_propose(d),
+        Command::Propose { .. } => already_proposed(d),
         Command::Act {
             actor,
             person,
@@ -913,7 +923,7 @@ pub fn decide(
     }
 }
 
-fn unreachable_propose(d: &Decision) -> Result<Outcome, DecisionError> {
+fn already_proposed(d: &Decision) -> Result<Outcome, DecisionError> {
     Err(DecisionError::IllegalTransition {
         state: d.state,
         verb: "propose".into(),
@@ -929,7 +939,7 @@ fn propose(
     now: Timestamp,
 ) -> Result<Outcome, DecisionError> {
     if d.next_seq != 1 {
-        return unreachable_propose(d);
+        return already_proposed(d);
     }
     let mode = rule.map_or(Mode::Forbidden, |r| r.mode);
     let mut o = Outcome {
@@ -1194,4 +1204,1002 @@ fn act(
         },
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::clock::ClockFigures;
+    use crate::domain::matrix::{ActionContext, Actor, Matrix, RuleMatch};
+    use crate::domain::{ActionKind, Severity};
+    use chrono::{TimeZone, Utc};
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn t(s: i64) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + chrono::Duration::seconds(s)
+    }
+
+    const MIN: u64 = 60;
+
+    fn rule(mode: Mode) -> Rule {
+        Rule {
+            name: "r".into(),
+            line: 1,
+            action: ActionKind::IsolateHost,
+            inverse: Some(ActionKind::ReleaseHost),
+            matches: RuleMatch::default(),
+            mode,
+            approvers: vec!["lead".into()],
+            quorum: 1,
+            separation_of_duties: false,
+            timeout: None,
+            on_timeout: OnTimeout::Expire,
+            escalate_to: vec![],
+            veto: vec!["owner".into()],
+            veto_window: (mode == Mode::VetoWindow).then_some(Duration::from_secs(3 * MIN)),
+            after_execution_veto: AfterExecutionVeto::None,
+            override_roles: vec!["ciso".into()],
+            max_duration: None,
+            evidence: vec![],
+        }
+    }
+
+    /// Drives one decision the way the engine does: decide, then record.
+    struct H {
+        d: Decision,
+        rule: Option<Rule>,
+        events: Vec<DecisionEvent>,
+        now: Timestamp,
+    }
+
+    impl H {
+        fn propose(rule: Option<Rule>, proposer: Option<&str>) -> (H, Outcome) {
+            let mut h = H {
+                d: Decision::new(DecisionId(1)),
+                rule,
+                events: vec![],
+                now: t(0),
+            };
+            let o = h
+                .run(Command::Propose {
+                    proposer: proposer.map(PersonId::from),
+                    actor: Some(ActorRef::system()),
+                    matrix_hash: "abc".into(),
+                })
+                .unwrap();
+            (h, o)
+        }
+        fn at(&mut self, s: i64) -> &mut Self {
+            self.now = t(s);
+            self
+        }
+        fn run(&mut self, cmd: Command) -> Result<Outcome, DecisionError> {
+            let o = decide(&self.d, self.rule.as_ref(), cmd, self.now)?;
+            let evs = self.d.record(&o, self.now).unwrap();
+            self.events.extend(evs);
+            Ok(o)
+        }
+        fn state(&self) -> DecisionState {
+            self.d.state
+        }
+    }
+
+    fn click(person: &str, roles: &[&str], verb: Verb) -> Command {
+        Command::Act {
+            actor: ActorRef {
+                person: None,
+                platform: Platform::Slack,
+                platform_user_id: format!("U-{person}"),
+                role: None,
+            },
+            person: Some(PersonId::from(person)),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            verb,
+            reason: None,
+        }
+    }
+
+    fn unnamed(roles: &[&str], verb: Verb) -> Command {
+        Command::Act {
+            actor: ActorRef {
+                person: None,
+                platform: Platform::Slack,
+                platform_user_id: "U-x".into(),
+                role: None,
+            },
+            person: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            verb,
+            reason: None,
+        }
+    }
+
+    fn kinds(o: &Outcome) -> Vec<&'static str> {
+        o.events.iter().map(EventKind::name).collect()
+    }
+
+    // --- propose ---------------------------------------------------------
+
+    #[test]
+    fn no_rule_means_forbidden_and_nothing_can_move_it() {
+        let (mut h, o) = H::propose(None, None);
+        assert_eq!(h.state(), DecisionState::Forbidden);
+        assert_eq!(o.effects, vec![Effect::Notify]);
+        assert!(matches!(
+            h.run(click("a", &["lead"], Verb::Approve)),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+        assert!(matches!(
+            h.run(Command::ExecutionConfirmed),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+    }
+
+    #[test]
+    fn a_forbidden_rule_posts_an_advisory_only() {
+        let (mut h, o) = H::propose(Some(rule(Mode::Forbidden)), None);
+        assert_eq!(h.state(), DecisionState::Forbidden);
+        assert!(!o.effects.contains(&Effect::Execute));
+        assert!(h.run(click("c", &["ciso"], Verb::Override)).is_err());
+    }
+
+    #[test]
+    fn an_auto_rule_executes_at_once() {
+        let (h, o) = H::propose(Some(rule(Mode::Auto)), None);
+        assert_eq!(h.state(), DecisionState::Executing);
+        assert_eq!(kinds(&o), vec!["proposed", "execution_requested"]);
+        assert!(o.effects.contains(&Effect::Execute));
+    }
+
+    #[test]
+    fn proposing_twice_is_illegal() {
+        let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        let again = Command::Propose {
+            proposer: None,
+            actor: None,
+            matrix_hash: "x".into(),
+        };
+        assert!(matches!(
+            h.run(again),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+    }
+
+    // --- veto window -----------------------------------------------------
+
+    #[test]
+    fn a_veto_window_executes_when_it_ends_and_not_before() {
+        let (mut h, o) = H::propose(Some(rule(Mode::VetoWindow)), None);
+        assert_eq!(h.state(), DecisionState::PendingVeto);
+        assert!(o.effects.contains(&Effect::ScheduleTimer {
+            kind: TimerKind::VetoWindowEnd,
+            at: t(180)
+        }));
+        assert!(
+            h.at(179)
+                .run(Command::TimerFired(TimerKind::VetoWindowEnd))
+                .unwrap()
+                .is_empty()
+        );
+        let o = h
+            .at(180)
+            .run(Command::TimerFired(TimerKind::VetoWindowEnd))
+            .unwrap();
+        assert_eq!(h.state(), DecisionState::Executing);
+        assert!(o.effects.contains(&Effect::Execute));
+    }
+
+    #[test]
+    fn a_veto_in_the_window_stops_execution_and_the_late_timer_is_stale() {
+        let (mut h, _) = H::propose(Some(rule(Mode::VetoWindow)), None);
+        let o = h.at(60).run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        assert_eq!(h.state(), DecisionState::Vetoed);
+        assert!(o.effects.contains(&Effect::CancelTimers));
+        assert_eq!(
+            h.events
+                .last()
+                .and_then(|e| e.actor.clone())
+                .and_then(|a| a.role),
+            Some("owner".into())
+        );
+        assert!(
+            h.at(180)
+                .run(Command::TimerFired(TimerKind::VetoWindowEnd))
+                .unwrap()
+                .is_empty()
+        );
+        // a second veto click is idempotent
+        assert!(h.run(unnamed(&["owner"], Verb::Veto)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_an_override_role_can_override_a_veto() {
+        let (mut h, _) = H::propose(Some(rule(Mode::VetoWindow)), None);
+        h.run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        let err = h.run(click("bob", &["lead"], Verb::Override)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rule `r` does not let you override; only ciso may"
+        );
+        let o = h.run(click("carol", &["ciso"], Verb::Override)).unwrap();
+        assert_eq!(kinds(&o), vec!["overridden", "execution_requested"]);
+        assert!(o.effects.contains(&Effect::Execute));
+        assert_eq!(h.state(), DecisionState::Executing);
+        assert!(h.d.overridden);
+    }
+
+    #[test]
+    fn a_veto_by_someone_without_a_veto_role_is_refused_naming_the_roles() {
+        let (mut h, _) = H::propose(Some(rule(Mode::VetoWindow)), None);
+        let err = h.run(click("bob", &["lead"], Verb::Veto)).unwrap_err();
+        assert_eq!(
+            err,
+            DecisionError::NotAuthorised {
+                rule: "r".into(),
+                verb: Verb::Veto,
+                allowed_roles: vec!["owner".into()]
+            }
+        );
+        assert_eq!(h.state(), DecisionState::PendingVeto);
+    }
+
+    // --- approval ----------------------------------------------------------
+
+    fn approval(quorum: u32) -> Rule {
+        Rule {
+            quorum,
+            approvers: vec!["lead".into(), "ciso".into()],
+            ..rule(Mode::Approval)
+        }
+    }
+
+    #[test]
+    fn quorum_counts_distinct_people_and_a_repeat_click_is_a_no_op() {
+        let (mut h, _) = H::propose(Some(approval(2)), None);
+        assert_eq!(h.state(), DecisionState::PendingApproval);
+        let o = h.run(click("alice", &["lead"], Verb::Approve)).unwrap();
+        assert_eq!(kinds(&o), vec!["approved"]);
+        assert!(
+            h.run(click("alice", &["lead", "ciso"], Verb::Approve))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(h.state(), DecisionState::PendingApproval);
+        let o = h
+            .at(30)
+            .run(click("carol", &["ciso"], Verb::Approve))
+            .unwrap();
+        assert_eq!(
+            kinds(&o),
+            vec!["approved", "quorum_reached", "execution_requested"]
+        );
+        assert!(o.effects.contains(&Effect::Execute));
+        assert_eq!(h.state(), DecisionState::Executing);
+        assert_eq!(h.d.approvals.len(), 2);
+        // clicking again after quorum is still a no-op
+        assert!(
+            h.run(click("alice", &["lead"], Verb::Approve))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn separation_of_duties_refuses_the_proposer() {
+        let r = Rule {
+            separation_of_duties: true,
+            ..approval(1)
+        };
+        let (mut h, _) = H::propose(Some(r), Some("alice"));
+        let err = h.run(click("alice", &["lead"], Verb::Approve)).unwrap_err();
+        assert!(matches!(err, DecisionError::SeparationOfDuties { .. }));
+        assert!(err.to_string().contains("alice proposed this action"));
+        h.run(click("bob", &["lead"], Verb::Approve)).unwrap();
+        assert_eq!(h.state(), DecisionState::Executing);
+    }
+
+    #[test]
+    fn an_approval_without_an_approver_role_is_refused_naming_rule_and_roles() {
+        let (mut h, _) = H::propose(Some(approval(1)), None);
+        let err = h
+            .run(click("frank", &["owner"], Verb::Approve))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rule `r` does not let you approve; only lead, ciso may"
+        );
+    }
+
+    #[test]
+    fn an_approval_from_an_identity_the_matrix_does_not_name_is_refused() {
+        let (mut h, _) = H::propose(Some(approval(1)), None);
+        let err = h.run(unnamed(&["lead"], Verb::Approve)).unwrap_err();
+        assert_eq!(
+            err,
+            DecisionError::UnidentifiedActor {
+                verb: Verb::Approve
+            }
+        );
+    }
+
+    #[test]
+    fn quorum_with_a_veto_window_waits_for_the_window() {
+        let r = Rule {
+            veto_window: Some(Duration::from_secs(2 * MIN)),
+            ..approval(1)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        let o = h
+            .at(10)
+            .run(click("alice", &["lead"], Verb::Approve))
+            .unwrap();
+        assert_eq!(h.state(), DecisionState::PendingVeto);
+        assert!(o.effects.contains(&Effect::ScheduleTimer {
+            kind: TimerKind::VetoWindowEnd,
+            at: t(130)
+        }));
+        h.at(60).run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        assert_eq!(h.state(), DecisionState::Vetoed);
+    }
+
+    #[test]
+    fn a_denial_ends_the_decision_unless_overridden() {
+        let (mut h, _) = H::propose(Some(approval(2)), None);
+        h.run(click("alice", &["lead"], Verb::Deny)).unwrap();
+        assert_eq!(h.state(), DecisionState::Denied);
+        assert!(h.d.state.is_terminal());
+        assert!(
+            h.run(click("bob", &["lead"], Verb::Deny))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            h.run(click("bob", &["lead"], Verb::Approve)),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+        h.run(click("carol", &["ciso"], Verb::Override)).unwrap();
+        assert_eq!(h.state(), DecisionState::Executing);
+    }
+
+    #[test]
+    fn an_approval_timeout_can_expire_or_execute() {
+        let r = Rule {
+            timeout: Some(Duration::from_secs(10 * MIN)),
+            ..approval(1)
+        };
+        let (mut h, o) = H::propose(Some(r.clone()), None);
+        assert!(o.effects.contains(&Effect::ScheduleTimer {
+            kind: TimerKind::ApprovalTimeout,
+            at: t(600)
+        }));
+        h.at(600)
+            .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+            .unwrap();
+        assert_eq!(h.state(), DecisionState::Expired);
+
+        let (mut h, _) = H::propose(
+            Some(Rule {
+                on_timeout: OnTimeout::Execute,
+                ..r
+            }),
+            None,
+        );
+        let o = h
+            .at(600)
+            .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+            .unwrap();
+        assert_eq!(kinds(&o), vec!["timeout_execute", "execution_requested"]);
+        assert!(h.d.approved_by_timeout);
+        assert_eq!(h.state(), DecisionState::Executing);
+    }
+
+    #[test]
+    fn escalation_adds_each_steps_roles_then_expires_when_the_chain_is_exhausted() {
+        let r = Rule {
+            timeout: Some(Duration::from_secs(10 * MIN)),
+            on_timeout: OnTimeout::Escalate,
+            escalate_to: vec![vec!["oncall".into()], vec!["ciso2".into()]],
+            ..approval(1)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        assert!(matches!(
+            h.run(click("dave", &["oncall"], Verb::Approve)),
+            Err(DecisionError::NotAuthorised { .. })
+        ));
+        let o = h
+            .at(600)
+            .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+            .unwrap();
+        assert_eq!(
+            o.events,
+            vec![EventKind::Escalated {
+                step: 1,
+                until: Some(t(1200))
+            }]
+        );
+        assert_eq!(h.state(), DecisionState::PendingApproval);
+        h.at(1200)
+            .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+            .unwrap();
+        assert_eq!(h.d.escalation_step, 2);
+        let err = h.run(click("x", &["nobody"], Verb::Approve)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("only lead, ciso, oncall, ciso2 may"),
+            "{err}"
+        );
+        h.at(1800)
+            .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+            .unwrap();
+        assert_eq!(h.state(), DecisionState::Expired);
+    }
+
+    #[test]
+    fn an_escalated_role_can_approve() {
+        let r = Rule {
+            timeout: Some(Duration::from_secs(10 * MIN)),
+            on_timeout: OnTimeout::Escalate,
+            escalate_to: vec![vec!["oncall".into()]],
+            ..approval(1)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.at(600)
+            .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+            .unwrap();
+        h.run(click("dave", &["oncall"], Verb::Approve)).unwrap();
+        assert_eq!(h.state(), DecisionState::Executing);
+    }
+
+    #[test]
+    fn a_stale_approval_timeout_is_a_no_op() {
+        let r = Rule {
+            timeout: Some(Duration::from_secs(10 * MIN)),
+            ..approval(1)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        assert!(
+            h.at(599)
+                .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+                .unwrap()
+                .is_empty()
+        );
+        h.run(click("alice", &["lead"], Verb::Approve)).unwrap();
+        assert!(
+            h.at(600)
+                .run(Command::TimerFired(TimerKind::ApprovalTimeout))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(h.state(), DecisionState::Executing);
+    }
+
+    // --- execution, containment, rollback ----------------------------------
+
+    #[test]
+    fn confirmation_contains_and_max_duration_runs_the_inverse() {
+        let r = Rule {
+            max_duration: Some(Duration::from_secs(60 * MIN)),
+            ..rule(Mode::Auto)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.at(2)
+            .run(Command::ExecutionAccepted {
+                vendor_ref: Some("job-1".into()),
+            })
+            .unwrap();
+        let o = h.at(5).run(Command::ExecutionConfirmed).unwrap();
+        assert_eq!(h.state(), DecisionState::Contained);
+        assert!(o.effects.contains(&Effect::ScheduleTimer {
+            kind: TimerKind::ContainmentExpiry,
+            at: t(3605)
+        }));
+        let o = h
+            .at(3605)
+            .run(Command::TimerFired(TimerKind::ContainmentExpiry))
+            .unwrap();
+        assert_eq!(kinds(&o), vec!["containment_expired", "rollback_requested"]);
+        assert!(o.effects.contains(&Effect::ExecuteInverse));
+        assert_eq!(h.state(), DecisionState::RollingBack);
+        h.run(Command::RollbackDone).unwrap();
+        assert_eq!(h.state(), DecisionState::RolledBack);
+        assert_eq!(h.d.contained_at, Some(t(5)));
+    }
+
+    #[test]
+    fn extend_restarts_the_containment_clock_and_makes_the_old_timer_stale() {
+        let r = Rule {
+            max_duration: Some(Duration::from_secs(60 * MIN)),
+            ..rule(Mode::Auto)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        assert!(matches!(
+            h.run(click("frank", &["owner"], Verb::Extend)),
+            Err(DecisionError::NotAuthorised { .. })
+        ));
+        let o = h
+            .at(3000)
+            .run(click("alice", &["lead"], Verb::Extend))
+            .unwrap();
+        assert_eq!(o.events, vec![EventKind::Extended { until: t(6600) }]);
+        assert!(
+            h.run(click("alice", &["lead"], Verb::Extend))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            h.at(3600)
+                .run(Command::TimerFired(TimerKind::ContainmentExpiry))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(h.state(), DecisionState::Contained);
+    }
+
+    #[test]
+    fn extend_without_max_duration_is_refused() {
+        let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        assert_eq!(
+            h.run(click("alice", &["lead"], Verb::Extend)),
+            Err(DecisionError::NotExtendable { rule: "r".into() })
+        );
+    }
+
+    #[test]
+    fn a_veto_after_execution_rolls_back_only_where_the_rule_allows() {
+        let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        let err = h.run(unnamed(&["owner"], Verb::Veto)).unwrap_err();
+        assert!(matches!(err, DecisionError::VetoClosed { .. }));
+        assert!(
+            err.to_string()
+                .contains("rule `r` does not allow a veto once the action is contained")
+        );
+
+        let r = Rule {
+            after_execution_veto: AfterExecutionVeto::Rollback,
+            ..rule(Mode::Auto)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        let o = h.run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        assert_eq!(kinds(&o), vec!["vetoed", "rollback_requested"]);
+        assert!(o.effects.contains(&Effect::ExecuteInverse));
+        assert_eq!(h.state(), DecisionState::RollingBack);
+        assert!(h.d.vetoed);
+        h.run(Command::RollbackDone).unwrap();
+        assert_eq!(h.state(), DecisionState::RolledBack);
+    }
+
+    #[test]
+    fn release_by_a_veto_role_rolls_back_a_contained_action() {
+        let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        let o = h.run(unnamed(&["owner"], Verb::Release)).unwrap();
+        assert!(o.effects.contains(&Effect::ExecuteInverse));
+        assert_eq!(h.state(), DecisionState::RollingBack);
+        assert!(
+            h.run(unnamed(&["owner"], Verb::Release))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn release_of_an_action_without_inverse_is_refused() {
+        let r = Rule {
+            action: ActionKind::RevokeSessions,
+            inverse: None,
+            ..rule(Mode::Auto)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        assert_eq!(
+            h.run(unnamed(&["owner"], Verb::Release)),
+            Err(DecisionError::NoInverse { rule: "r".into() })
+        );
+    }
+
+    #[test]
+    fn a_failed_execution_is_retried_by_an_approver_or_override_role() {
+        let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        h.run(Command::ExecutionFailed {
+            error: "503".into(),
+            permanent: false,
+            inverse: false,
+        })
+        .unwrap();
+        assert_eq!(h.state(), DecisionState::Failed);
+        assert_eq!(h.d.last_error.as_deref(), Some("503"));
+        let err = h.run(click("frank", &["owner"], Verb::Retry)).unwrap_err();
+        assert!(err.to_string().contains("only lead, ciso may"), "{err}");
+        let o = h.run(click("carol", &["ciso"], Verb::Retry)).unwrap();
+        assert_eq!(o.effects, vec![Effect::Execute, Effect::Notify]);
+        assert_eq!(h.state(), DecisionState::Executing);
+        assert_eq!(h.d.attempts, 2);
+    }
+
+    #[test]
+    fn a_failed_rollback_is_retried_as_a_rollback() {
+        let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        h.run(unnamed(&["owner"], Verb::Release)).unwrap();
+        h.run(Command::ExecutionFailed {
+            error: "404".into(),
+            permanent: true,
+            inverse: true,
+        })
+        .unwrap();
+        assert_eq!(h.state(), DecisionState::Failed);
+        let o = h.run(click("alice", &["lead"], Verb::Retry)).unwrap();
+        assert!(o.effects.contains(&Effect::ExecuteInverse));
+        assert_eq!(h.state(), DecisionState::RollingBack);
+    }
+
+    #[test]
+    fn illegal_transitions_are_errors() {
+        let (mut h, _) = H::propose(Some(approval(1)), None);
+        let err = h.run(Command::ExecutionConfirmed).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot confirm execution: the decision is pending_approval"
+        );
+        assert!(matches!(
+            h.run(Command::RollbackDone),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+        assert!(matches!(
+            h.run(click("carol", &["ciso"], Verb::Override)),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+        h.run(click("alice", &["lead"], Verb::Approve)).unwrap();
+        assert!(matches!(
+            h.run(click("bob", &["lead"], Verb::Deny)),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+        assert!(matches!(
+            h.run(click("bob", &["lead"], Verb::Retry)),
+            Err(DecisionError::IllegalTransition { .. })
+        ));
+    }
+
+    #[test]
+    fn the_rule_must_be_the_one_the_decision_was_made_under() {
+        let (h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        let other = Rule {
+            name: "other".into(),
+            ..rule(Mode::Auto)
+        };
+        let err = decide(&h.d, Some(&other), Command::ExecutionConfirmed, t(1)).unwrap_err();
+        assert!(matches!(err, DecisionError::RuleMismatch { .. }));
+    }
+
+    // --- replay -----------------------------------------------------------
+
+    #[test]
+    fn replaying_the_events_rebuilds_the_same_decision_and_events_round_trip_as_json() {
+        let r = Rule {
+            quorum: 2,
+            veto_window: Some(Duration::from_secs(MIN)),
+            ..approval(2)
+        };
+        let (mut h, _) = H::propose(Some(r), Some("bob"));
+        h.at(5)
+            .run(click("alice", &["lead"], Verb::Approve))
+            .unwrap();
+        h.at(9)
+            .run(click("carol", &["ciso"], Verb::Approve))
+            .unwrap();
+        h.at(69)
+            .run(Command::TimerFired(TimerKind::VetoWindowEnd))
+            .unwrap();
+        h.at(70).run(Command::ExecutionConfirmed).unwrap();
+        let json = serde_json::to_string(&h.events).unwrap();
+        assert!(json.contains(r#""type":"quorum_reached""#));
+        let back: Vec<DecisionEvent> = serde_json::from_str(&json).unwrap();
+        assert_eq!(Decision::replay(DecisionId(1), &back).unwrap(), h.d);
+    }
+
+    #[test]
+    fn replay_refuses_gaps_and_impossible_histories() {
+        let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        let mut gap = h.events.clone();
+        gap.remove(1);
+        assert!(matches!(
+            Decision::replay(DecisionId(1), &gap),
+            Err(DecisionError::OutOfOrder {
+                expected: 2,
+                got: 3
+            })
+        ));
+        let mut bad = h.events.clone();
+        bad[2].kind = EventKind::QuorumReached;
+        assert!(matches!(
+            Decision::replay(DecisionId(1), &bad),
+            Err(DecisionError::InvalidEvent { seq: 3, .. })
+        ));
+        assert_eq!(
+            Decision::replay(DecisionId(1), &[]),
+            Err(DecisionError::NoEvents)
+        );
+    }
+
+    // --- with the example matrix ------------------------------------------
+
+    #[test]
+    fn crown_jewel_isolation_needs_two_distinct_people_through_any_identity() {
+        let m = Matrix::parse(
+            "config/authority.toml",
+            include_str!("../../config/authority.toml"),
+        )
+        .unwrap();
+        let mut ctx = ActionContext::new(ActionKind::IsolateHost, Severity::Critical);
+        ctx.asset_tier = Some("crown-jewel".into());
+        let r = m.rule_for(&ctx).unwrap().clone();
+        let act = |platform, id: &str, verb| {
+            let actor = Actor {
+                platform,
+                platform_user_id: id.into(),
+                groups: vec![],
+            };
+            Command::Act {
+                actor: ActorRef {
+                    person: None,
+                    platform,
+                    platform_user_id: id.into(),
+                    role: None,
+                },
+                person: m.person_for(&actor),
+                roles: m.roles_of(&actor, &ctx),
+                verb,
+                reason: None,
+            }
+        };
+        let (mut h, _) = H::propose(Some(r), Some("bob"));
+        // bob proposed: separation of duties
+        assert!(matches!(
+            h.run(act(Platform::Slack, "U02BOB", Verb::Approve)),
+            Err(DecisionError::SeparationOfDuties { .. })
+        ));
+        h.run(act(Platform::Slack, "U01ALICE", Verb::Approve))
+            .unwrap();
+        // alice again, from Discord: still one person
+        assert!(
+            h.run(act(Platform::Discord, "301234567890123456", Verb::Approve))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(h.state(), DecisionState::PendingApproval);
+        h.run(act(Platform::Discord, "301234567890123999", Verb::Approve))
+            .unwrap();
+        assert_eq!(h.state(), DecisionState::PendingVeto);
+        assert_eq!(
+            h.d.approvals
+                .iter()
+                .map(|a| a.person.0.as_str())
+                .collect::<Vec<_>>(),
+            vec!["alice", "carol"]
+        );
+    }
+
+    // --- properties ---------------------------------------------------------
+
+    const ROLES: [&str; 6] = ["lead", "ciso", "esc1", "esc2", "owner", "ops"];
+    const PEOPLE: [&str; 4] = ["p0", "p1", "p2", "p3"];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Click {
+            person: Option<usize>,
+            roles: Vec<bool>,
+            verb: Verb,
+        },
+        Timer(TimerKind),
+        Accept,
+        Confirm,
+        Fail {
+            inverse: bool,
+        },
+        RollbackDone,
+    }
+
+    fn verb() -> impl Strategy<Value = Verb> {
+        prop_oneof![
+            3 => Just(Verb::Approve),
+            1 => Just(Verb::Deny),
+            1 => Just(Verb::Veto),
+            1 => Just(Verb::Override),
+            1 => Just(Verb::Extend),
+            1 => Just(Verb::Release),
+            1 => Just(Verb::Retry),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = (Step, i64)> {
+        let s = prop_oneof![
+            6 => (proptest::option::weighted(0.9, 0..PEOPLE.len()), proptest::collection::vec(any::<bool>(), ROLES.len()), verb())
+                .prop_map(|(person, roles, verb)| Step::Click { person, roles, verb }),
+            2 => prop_oneof![Just(TimerKind::VetoWindowEnd), Just(TimerKind::ApprovalTimeout), Just(TimerKind::ContainmentExpiry)].prop_map(Step::Timer),
+            1 => Just(Step::Accept),
+            1 => Just(Step::Confirm),
+            1 => any::<bool>().prop_map(|inverse| Step::Fail { inverse }),
+            1 => Just(Step::RollbackDone),
+        ];
+        (s, 0i64..900)
+    }
+
+    fn any_rule() -> impl Strategy<Value = Option<Rule>> {
+        (
+            prop_oneof![1 => Just(None), 1 => Just(Some(Mode::Auto)), 1 => Just(Some(Mode::VetoWindow)), 3 => Just(Some(Mode::Approval)), 1 => Just(Some(Mode::Forbidden))],
+            1u32..=3,
+            any::<bool>(),
+            prop_oneof![Just(OnTimeout::Escalate), Just(OnTimeout::Expire), Just(OnTimeout::Execute)],
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(mode, quorum, sod, on_timeout, timeout, window, rollback, max)| {
+                let mode = mode?;
+                let approval = mode == Mode::Approval;
+                Some(Rule {
+                    approvers: vec!["lead".into(), "ciso".into()],
+                    quorum: if approval { quorum } else { 1 },
+                    separation_of_duties: approval && sod,
+                    timeout: (approval && timeout).then_some(Duration::from_secs(10 * MIN)),
+                    on_timeout: if approval { on_timeout } else { OnTimeout::Expire },
+                    escalate_to: if approval && on_timeout == OnTimeout::Escalate {
+                        vec![vec!["esc1".into()], vec!["esc2".into()]]
+                    } else {
+                        vec![]
+                    },
+                    veto_window: match mode {
+                        Mode::VetoWindow => Some(Duration::from_secs(3 * MIN)),
+                        Mode::Approval if window => Some(Duration::from_secs(2 * MIN)),
+                        _ => None,
+                    },
+                    after_execution_veto: if rollback { AfterExecutionVeto::Rollback } else { AfterExecutionVeto::None },
+                    max_duration: max.then_some(Duration::from_secs(60 * MIN)),
+                    ..rule(mode)
+                })
+            })
+    }
+
+    fn to_command(s: &Step) -> Command {
+        match s {
+            Step::Click {
+                person,
+                roles,
+                verb,
+            } => Command::Act {
+                actor: ActorRef {
+                    person: None,
+                    platform: Platform::Slack,
+                    platform_user_id: "U".into(),
+                    role: None,
+                },
+                person: person.map(|i| PersonId::from(PEOPLE[i])),
+                roles: ROLES
+                    .iter()
+                    .zip(roles)
+                    .filter(|(_, on)| **on)
+                    .map(|(r, _)| r.to_string())
+                    .collect(),
+                verb: *verb,
+                reason: None,
+            },
+            Step::Timer(k) => Command::TimerFired(*k),
+            Step::Accept => Command::ExecutionAccepted { vendor_ref: None },
+            Step::Confirm => Command::ExecutionConfirmed,
+            Step::Fail { inverse } => Command::ExecutionFailed {
+                error: "e".into(),
+                permanent: false,
+                inverse: *inverse,
+            },
+            Step::RollbackDone => Command::RollbackDone,
+        }
+    }
+
+    /// Walks a history and asserts the safety properties on it.
+    fn assert_safe(rule: Option<&Rule>, proposer: Option<&PersonId>, events: &[DecisionEvent]) {
+        let mut approvers: BTreeSet<PersonId> = BTreeSet::new();
+        let mut by_timeout = false;
+        let mut overridden = false;
+        let mut stopped = false; // a veto or denial stands
+        let mut step = 0;
+        for e in events {
+            let actor = e.actor.as_ref();
+            let role = actor.and_then(|a| a.role.clone());
+            match &e.kind {
+                EventKind::Approved { .. } => {
+                    let (rule, person) = (rule.unwrap(), actor.unwrap().person.clone().unwrap());
+                    if rule.separation_of_duties {
+                        assert_ne!(Some(&person), proposer, "the proposer approved");
+                    }
+                    assert!(rule.approver_roles(step).contains(&role.unwrap()));
+                    assert!(approvers.insert(person), "one person counted twice");
+                }
+                EventKind::Escalated { step: s, .. } => step = *s,
+                EventKind::TimeoutExecute => {
+                    assert_eq!(rule.unwrap().on_timeout, OnTimeout::Execute);
+                    by_timeout = true;
+                }
+                EventKind::Vetoed { .. } | EventKind::Denied { .. } => stopped = true,
+                EventKind::Overridden { .. } => {
+                    assert!(rule.unwrap().override_roles.contains(&role.unwrap()));
+                    assert!(actor.unwrap().person.is_some());
+                    overridden = true;
+                    stopped = false;
+                }
+                EventKind::ExecutionRequested => {
+                    let rule = rule.expect("a decision without a rule executed");
+                    assert_ne!(rule.mode, Mode::Forbidden, "a forbidden decision executed");
+                    assert!(
+                        !stopped,
+                        "executed after a veto or denial without an override"
+                    );
+                    if rule.mode == Mode::Approval {
+                        assert!(
+                            approvers.len() >= rule.quorum as usize || by_timeout || overridden,
+                            "executed with {} of {} approvals",
+                            approvers.len(),
+                            rule.quorum
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_clicks_and_timers_never_break_the_safety_properties(
+            rule in any_rule(),
+            proposer in proptest::option::of(0..PEOPLE.len()),
+            steps in proptest::collection::vec(step(), 0..40),
+            detect_skew in -120i64..120,
+        ) {
+            let proposer = proposer.map(|i| PersonId::from(PEOPLE[i]));
+            let mut d = Decision::new(DecisionId(7));
+            let mut events = Vec::new();
+            let mut now = t(0);
+            let o = decide(&d, rule.as_ref(), Command::Propose { proposer: proposer.clone(), actor: None, matrix_hash: "h".into() }, now).unwrap();
+            events.extend(d.record(&o, now).unwrap());
+            for (s, advance) in &steps {
+                now += chrono::Duration::seconds(*advance);
+                let before = d.clone();
+                match decide(&d, rule.as_ref(), to_command(s), now) {
+                    Ok(o) => {
+                        // Execute is requested exactly when execution starts.
+                        let starts = o.events.iter().any(|k| matches!(k, EventKind::ExecutionRequested))
+                            || (o.events.contains(&EventKind::Retried) && !before.rolling_back);
+                        prop_assert_eq!(o.effects.contains(&Effect::Execute), starts);
+                        events.extend(d.record(&o, now).unwrap());
+                    }
+                    Err(_) => prop_assert_eq!(&d, &before),
+                }
+                if rule.is_none() || rule.as_ref().is_some_and(|r| r.mode == Mode::Forbidden) {
+                    prop_assert_eq!(d.state, DecisionState::Forbidden);
+                }
+                if let Some(r) = &rule && r.separation_of_duties {
+                    prop_assert!(d.approvals.iter().all(|a| Some(&a.person) != proposer.as_ref()));
+                }
+            }
+            assert_safe(rule.as_ref(), proposer.as_ref(), &events);
+            prop_assert_eq!(&Decision::replay(DecisionId(7), &events).unwrap(), &d);
+
+            let received = t(0) - chrono::Duration::seconds(5);
+            let detected = received - chrono::Duration::seconds(detect_skew);
+            let figures = ClockFigures::compute(Some(detected), received, Some(t(1)), &events);
+            for v in figures.values().into_iter().flatten() {
+                prop_assert!(v >= 0);
+            }
+        }
+    }
 }

@@ -256,7 +256,7 @@ mod opt_duration {
 }
 
 /// What is known about a proposed action when the matrix is asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionContext {
     pub action: ActionKind,
     pub severity: Severity,
@@ -478,8 +478,13 @@ impl Matrix {
         let raw: RawMatrix = match toml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
-                // serde stops at the first structural error; say where it is.
-                errs.push(e.span(), "", e.message().trim().to_owned());
+                // serde stops at the first structural error; say where it is
+                // and in which table (the message names the key itself).
+                let table = e
+                    .span()
+                    .map(|s| table_path_at(text, s.start))
+                    .unwrap_or_default();
+                errs.push(e.span(), table, e.message().trim().to_owned());
                 return Err(MatrixErrors(errs.list));
             }
         };
@@ -721,6 +726,41 @@ fn is_owner(p: &Person, owners: &[String]) -> bool {
                 .as_deref()
                 .is_some_and(|e| e.eq_ignore_ascii_case(o))
     })
+}
+
+/// The table a byte offset falls in, as a key path: `rules[2]`,
+/// `people.alice`, or empty for the top level. A line counts as a header only
+/// when the name is a bare dotted key, so a nested array written over several
+/// lines (`  ["soc-oncall"],`) is not mistaken for one.
+fn table_path_at(text: &str, offset: usize) -> String {
+    let bare = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let mut path = String::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if pos > offset {
+            break;
+        }
+        pos += line.len();
+        let l = line.trim();
+        if let Some(name) = l.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim();
+            if bare(name) {
+                let n = counts.entry(name.to_owned()).or_insert(0);
+                path = format!("{name}[{n}]");
+                *n += 1;
+            }
+        } else if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next())
+            && bare(name.trim())
+        {
+            path = name.trim().to_owned();
+        }
+    }
+    path
 }
 
 fn line_span(text: &str, line: usize) -> Range<usize> {
@@ -1823,6 +1863,7 @@ quorum = 3
         );
         let e = errors(&text);
         assert_eq!(e[0].line, Some(10), "{}", e[0]);
+        assert_eq!(e[0].key, "rules[0]");
         assert!(e[0].to_string().contains("aprovers"), "{}", e[0]);
     }
 
@@ -1928,5 +1969,98 @@ quorum = 3
         let e = errors("version = 1\n[people.a]\nslack = \"U1\"\n[people.b]\nslack = \"U1\"\n");
         assert_eq!(e[0].line, Some(5));
         assert!(e[0].message.contains("already the slack identity of `a`"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const TIERS: [&str; 3] = ["workstation", "server", "crown-jewel"];
+
+        fn any_match() -> impl Strategy<Value = RuleMatch> {
+            (
+                proptest::option::of(proptest::sample::subsequence(TIERS.to_vec(), 1..=2)),
+                proptest::option::of(proptest::sample::select(Severity::ALL.to_vec())),
+                proptest::option::of(any::<bool>()),
+            )
+                .prop_map(|(tiers, sev, privileged)| RuleMatch {
+                    asset_tier: tiers.map(|t| t.into_iter().map(str::to_owned).collect()),
+                    environment: None,
+                    severity_at_least: sev,
+                    user_privileged: privileged,
+                })
+        }
+
+        fn any_matrix() -> impl Strategy<Value = Matrix> {
+            proptest::collection::vec((any::<bool>(), any_match()), 1..8).prop_map(|rules| Matrix {
+                source: "p".into(),
+                hash: String::new(),
+                version: 1,
+                people: BTreeMap::new(),
+                roles: BTreeMap::new(),
+                custom_actions: BTreeMap::new(),
+                rules: rules
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (isolate, matches))| Rule {
+                        name: format!("r{i}"),
+                        line: i + 1,
+                        action: if isolate {
+                            ActionKind::IsolateHost
+                        } else {
+                            ActionKind::BlockIp
+                        },
+                        inverse: None,
+                        matches,
+                        mode: Mode::Auto,
+                        approvers: vec![],
+                        quorum: 1,
+                        separation_of_duties: false,
+                        timeout: None,
+                        on_timeout: OnTimeout::Expire,
+                        escalate_to: vec![],
+                        veto: vec![],
+                        veto_window: None,
+                        after_execution_veto: AfterExecutionVeto::None,
+                        override_roles: vec![],
+                        max_duration: None,
+                        evidence: vec![],
+                    })
+                    .collect(),
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn a_rule_reported_as_shadowed_is_never_chosen_and_no_gap_means_a_rule(
+                m in any_matrix(),
+                isolate in any::<bool>(),
+                sev in proptest::sample::select(Severity::ALL.to_vec()),
+                tier in proptest::option::of(proptest::sample::select(TIERS.to_vec())),
+                privileged in proptest::option::of(any::<bool>()),
+            ) {
+                let findings = m.check();
+                let mut c = ActionContext::new(if isolate { ActionKind::IsolateHost } else { ActionKind::BlockIp }, sev);
+                c.asset_tier = tier.map(str::to_owned);
+                c.user_privileged = privileged;
+                if let Some(r) = m.rule_for(&c) {
+                    prop_assert!(r.action == c.action && r.matches.matches(&c));
+                    let shadowed = findings.iter().any(|f| matches!(f, Finding::ShadowedRule { shadowed, .. } if *shadowed == r.name));
+                    prop_assert!(!shadowed, "{} chosen but reported shadowed", r.name);
+                }
+                // With privilege unknown (as check assumes), a context that check
+                // did not report as a gap has a rule.
+                c.user_privileged = None;
+                let named_tier = c.asset_tier.as_ref().is_some_and(|t| {
+                    m.rules.iter().any(|r| r.matches.asset_tier.as_ref().is_some_and(|l| l.contains(t)))
+                });
+                let action_named = m.rules.iter().any(|r| r.action == c.action);
+                let gap = findings.iter().any(|f| matches!(f, Finding::CoverageGap { action, tier, severities }
+                    if *action == c.action && Some(tier) == c.asset_tier.as_ref() && severities.contains(&sev)));
+                if named_tier && action_named && !gap {
+                    prop_assert!(m.rule_for(&c).is_some());
+                }
+            }
+        }
     }
 }
