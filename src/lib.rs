@@ -31,6 +31,9 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod engine;
+pub mod enrich;
+pub mod http;
 pub mod executors;
 pub mod ingest;
 pub mod store;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the first row.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One audit row as hashed. `at` is kept as the exact RFC 3339 text stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +46,7 @@ pub fn entry_hash(prev_hash: &str, entry: &AuditEntry) -> String {
 
 /// A stored row: the entry with its link and hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChainedEntry {
+pub struct AuditRow {
     pub entry: AuditEntry,
     pub prev_hash: String,
     pub hash: String,
@@ -62,8 +62,8 @@ pub struct ChainBreak {
 
 /// Verifies rows in `seq` order from the start of the log; names the first
 /// broken row.
-pub fn verify_chain(rows: &[ChainedEntry]) -> Result<(), ChainBreak> {
-    let mut prev = GENESIS.to_owned();
+pub fn verify_chain(rows: &[AuditRow]) -> Result<(), ChainBreak> {
+    let mut prev = GENESIS_HASH.to_owned();
     for (expected_seq, r) in (1_i64..).zip(rows) {
         let seq = r.entry.seq;
         if seq != expected_seq {

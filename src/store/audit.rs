@@ -1,7 +1,7 @@
 //! The append-only, hash-chained audit log.
 
 use super::{Backend, Result, json_err, on_pool};
-use crate::domain::audit::{AuditEntry, ChainedEntry};
+use crate::domain::audit::{AuditEntry, AuditRow};
 use sqlx::Row;
 
 /// An audit entry to append; seq, time text and hashes are assigned on write.
@@ -30,7 +30,7 @@ macro_rules! append_audit {
                 .await?;
             let (mut seq, mut prev): (i64, String) = match head {
                 Some(r) => (sqlx::Row::try_get(&r, "seq")?, sqlx::Row::try_get(&r, "hash")?),
-                None => (0, $crate::domain::audit::GENESIS.to_owned()),
+                None => (0, $crate::domain::audit::GENESIS_HASH.to_owned()),
             };
             for a in entries {
                 seq += 1;
@@ -77,7 +77,7 @@ impl super::Store {
     }
 
     /// The whole chain in order, for `cordon audit verify`.
-    pub async fn audit_chain(&self) -> Result<Vec<ChainedEntry>> {
+    pub async fn audit_chain(&self) -> Result<Vec<AuditRow>> {
         on_pool!(&self.read, p => {
             let rows = sqlx::query(
                 "select seq, at, actor, action, subject, detail, prev_hash, hash from audit_log order by seq",
@@ -87,7 +87,7 @@ impl super::Store {
             rows.iter()
                 .map(|r| {
                     let detail: String = r.try_get("detail")?;
-                    Ok(ChainedEntry {
+                    Ok(AuditRow {
                         entry: AuditEntry {
                             seq: r.try_get("seq")?,
                             at: r.try_get("at")?,

@@ -1,0 +1,963 @@
+//! The decision engine: moves every alert and decision through the flow.
+//!
+//! It owns no rules of its own. The authority matrix says which path an
+//! action takes, [`crate::domain::decision::decide`] says what each command
+//! does, and the engine carries out the effects: it writes the events, jobs,
+//! timers and audit entries of a transition in one store transaction, then
+//! runs the jobs. Everything it does is driven by rows, so a restart at any
+//! point resumes from the database:
+//!
+//! - `pipeline` jobs (one per new alert): enrich, run playbooks, propose
+//!   decisions;
+//! - `execute` jobs: one connector call (forward or inverse);
+//! - `confirm` jobs: poll the vendor until it confirms;
+//! - `chat` jobs: bring a chat surface in line with the incident's state;
+//! - timers: veto window end, approval timeout / escalation, containment expiry.
+//!
+//! The fast path: jobs that a transition creates are inserted already
+//! claimed by this process and run at once, so a pre-authorised action
+//! reaches its connector without waiting for any polling interval. The
+//! worker loop only picks up what was left behind (retries, other replicas'
+//! expired leases, work from before a restart).
+//!
+//! Each background loop is a step function (`run_due_timers`,
+//! `run_due_jobs`) plus a loop that sleeps until the next due time, wakes
+//! early on a [`Notify`], and stops on shutdown; tests drive the steps.
+
+pub mod ingest;
+
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::domain::decision::{
+    ActorRef, Command, Decision, DecisionError, DecisionEvent, DecisionState, Effect, TimerKind, Verb,
+    decide,
+};
+use crate::domain::{
+    ActionContext, ActionKind, ActionTarget, Actor, AlertId, DecisionId, IncidentId, Matrix, Platform,
+    Timestamp,
+};
+use crate::enrich::{Enricher, Enrichment};
+use crate::executors::{Confirmation, ExecError, ExecRequest, Registry};
+use crate::playbooks::Playbooks;
+use crate::store::{
+    EventRecord, IncidentStamp, Job, NewAudit, NewDecision, NewJob, NewTimer, Store, StoreError,
+    TransitionWrites,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Something a chat surface (Slack, Discord) does with the job queue: the
+/// engine enqueues `chat` jobs; the surface that owns the platform runs them.
+#[async_trait::async_trait]
+pub trait ChatSurface: Send + Sync {
+    /// `slack` or `discord`.
+    fn platform(&self) -> &'static str;
+    /// Runs one chat job (payload as enqueued by [`Engine::notify_chat`]).
+    /// Err(retry_after) asks for a retry.
+    async fn run(&self, engine: &Engine, payload: &serde_json::Value) -> Result<(), ChatJobError>;
+}
+
+/// A chat job failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatJobError {
+    #[error("retry later: {message}")]
+    Retry { message: String, after: Option<Duration> },
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Errors of engine operations that people trigger.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The matrix refused: the message names the rule and the roles that may act.
+    #[error("{0}")]
+    Refused(DecisionError),
+    #[error("the decision kept changing under us; try again")]
+    Contended,
+    #[error("authority matrix {0} is not available")]
+    MatrixMissing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a person's click led to.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ActResult {
+    pub decision: DecisionId,
+    /// False for an idempotent repeat (e.g. a double click).
+    pub changed: bool,
+    pub state: DecisionState,
+    /// Approvals counted so far / quorum, for approval rules.
+    pub approvals: usize,
+    pub quorum: u32,
+}
+
+/// Matrices by content hash; `current` is the one new decisions use.
+struct Matrices {
+    current: Arc<Matrix>,
+    by_hash: HashMap<String, Arc<Matrix>>,
+}
+
+/// The engine. Shared as `Arc<Engine>`.
+pub struct Engine {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    matrices: RwLock<Matrices>,
+    enricher: Arc<Enricher>,
+    playbooks: Arc<Playbooks>,
+    pub executors: Arc<Registry>,
+    chat: RwLock<Vec<Arc<dyn ChatSurface>>>,
+    cfg: EngineConfig,
+    /// This process's name in job leases.
+    pub worker_id: String,
+    wake_jobs: Notify,
+    wake_timers: Notify,
+    /// Limits how many jobs run at once in this process.
+    slots: Arc<tokio::sync::Semaphore>,
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("worker_id", &self.worker_id).finish()
+    }
+}
+
+const QUEUES: [&str; 4] = ["pipeline", "execute", "confirm", "chat"];
+
+fn err_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(_))
+}
+
+/// Converts a domain event to its stored form.
+pub fn to_record(e: &DecisionEvent) -> EventRecord {
+    EventRecord {
+        seq: e.seq,
+        at: e.at,
+        kind: e.kind.name().to_owned(),
+        actor_person: e.actor.as_ref().and_then(|a| a.person.as_ref().map(|p| p.0.clone())),
+        actor_platform: e.actor.as_ref().map(|a| platform_name(a.platform).to_owned()),
+        actor_user: e.actor.as_ref().map(|a| a.platform_user_id.clone()),
+        actor_role: e.actor.as_ref().and_then(|a| a.role.clone()),
+        data: serde_json::to_value(e).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// Converts a stored event back.
+pub fn from_record(r: &EventRecord) -> Result<DecisionEvent, StoreError> {
+    serde_json::from_value(r.data.clone()).map_err(|e| StoreError::Corrupt(format!("event {}: {e}", r.seq)))
+}
+
+pub fn platform_name(p: Platform) -> &'static str {
+    match p {
+        Platform::Slack => "slack",
+        Platform::Discord => "discord",
+        Platform::Web => "web",
+        Platform::Cli => "cli",
+        Platform::System => "system",
+    }
+}
+
+fn timer_name(k: TimerKind) -> &'static str {
+    match k {
+        TimerKind::VetoWindowEnd => "veto_window_end",
+        TimerKind::ApprovalTimeout => "approval_timeout",
+        TimerKind::ContainmentExpiry => "containment_expiry",
+    }
+}
+
+fn timer_kind(s: &str) -> Option<TimerKind> {
+    match s {
+        "veto_window_end" => Some(TimerKind::VetoWindowEnd),
+        "approval_timeout" => Some(TimerKind::ApprovalTimeout),
+        "containment_expiry" => Some(TimerKind::ContainmentExpiry),
+        _ => None,
+    }
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        matrix: Matrix,
+        enricher: Enricher,
+        playbooks: Playbooks,
+        executors: Registry,
+        cfg: EngineConfig,
+        worker_id: String,
+    ) -> Engine {
+        let matrix = Arc::new(matrix);
+        let mut by_hash = HashMap::new();
+        by_hash.insert(matrix.hash().to_owned(), Arc::clone(&matrix));
+        let workers = cfg.workers.max(1);
+        Engine {
+            store,
+            clock,
+            matrices: RwLock::new(Matrices { current: matrix, by_hash }),
+            enricher: Arc::new(enricher),
+            playbooks: Arc::new(playbooks),
+            executors: Arc::new(executors),
+            chat: RwLock::new(Vec::new()),
+            cfg,
+            worker_id,
+            wake_jobs: Notify::new(),
+            wake_timers: Notify::new(),
+            slots: Arc::new(tokio::sync::Semaphore::new(workers)),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Adds a chat surface (Slack, Discord); its jobs run from then on.
+    pub fn add_chat_surface(&self, s: Arc<dyn ChatSurface>) {
+        if let Ok(mut c) = self.chat.write() {
+            c.push(s);
+        }
+    }
+
+    fn chat_surfaces(&self) -> Vec<Arc<dyn ChatSurface>> {
+        self.chat.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The matrix new decisions are judged under.
+    pub fn matrix(&self) -> Arc<Matrix> {
+        match self.matrices.read() {
+            Ok(m) => Arc::clone(&m.current),
+            Err(p) => Arc::clone(&p.into_inner().current),
+        }
+    }
+
+    /// Records the current matrix version in the store (at start and reload).
+    pub async fn save_matrix(&self, source: &str, content: &str) -> Result<(), StoreError> {
+        let m = self.matrix();
+        self.store.save_matrix_version(m.hash(), source, content, self.now()).await
+    }
+
+    /// Swaps in a new matrix (reload). Decisions already made stay under theirs.
+    pub async fn replace_matrix(&self, matrix: Matrix, source: &str, content: &str) -> Result<(), StoreError> {
+        self.store.save_matrix_version(matrix.hash(), source, content, self.now()).await?;
+        let m = Arc::new(matrix);
+        if let Ok(mut g) = self.matrices.write() {
+            g.by_hash.insert(m.hash().to_owned(), Arc::clone(&m));
+            g.current = m;
+        }
+        Ok(())
+    }
+
+    /// The matrix a decision was created under (from memory, else the store).
+    async fn matrix_for(&self, hash: &str) -> Result<Arc<Matrix>, EngineError> {
+        if let Ok(g) = self.matrices.read()
+            && let Some(m) = g.by_hash.get(hash)
+        {
+            return Ok(Arc::clone(m));
+        }
+        let Some((source, content)) = self.store.matrix_version(hash).await? else {
+            return Err(EngineError::MatrixMissing(hash.to_owned()));
+        };
+        let m = Matrix::parse(&source, &content).map_err(|_| EngineError::MatrixMissing(hash.to_owned()))?;
+        let m = Arc::new(m);
+        if let Ok(mut g) = self.matrices.write() {
+            g.by_hash.insert(hash.to_owned(), Arc::clone(&m));
+        }
+        Ok(m)
+    }
+
+    // -----------------------------------------------------------------
+    // Jobs
+    // -----------------------------------------------------------------
+
+    /// Runs jobs that this process has just inserted claimed (the fast path).
+    pub fn run_claimed(self: &Arc<Self>, ids: impl IntoIterator<Item = Option<i64>>, queue: &str, payloads: Vec<serde_json::Value>) {
+        for (id, payload) in ids.into_iter().zip(payloads) {
+            let Some(id) = id else { continue };
+            let job = Job {
+                id,
+                queue: queue.to_owned(),
+                dedup_key: None,
+                payload,
+                attempts: 1,
+                max_attempts: self.cfg.max_attempts,
+                ordering_key: None,
+            };
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                let Ok(_permit) = Arc::clone(&me.slots).acquire_owned().await else { return };
+                me.run_job(job).await;
+            });
+        }
+    }
+
+    /// Claims and runs every due job of every queue once. Returns how many ran.
+    pub async fn run_due_jobs(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for q in QUEUES {
+            let free = i64::try_from(self.slots.available_permits()).unwrap_or(0).max(1);
+            let jobs = self.store.claim_jobs(q, &self.worker_id, self.now(), self.cfg.job_lease, free).await?;
+            n += jobs.len();
+            let mut handles = Vec::new();
+            for job in jobs {
+                let me = Arc::clone(self);
+                let slots = Arc::clone(&self.slots);
+                handles.push(tokio::spawn(async move {
+                    let Ok(_permit) = slots.acquire_owned().await else { return };
+                    me.run_job(job).await;
+                }));
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The worker loop: run due jobs, sleep until the next is due or until woken.
+    pub async fn job_loop(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.run_due_jobs().await {
+                tracing::warn!(error = %e, "job worker: store unavailable, retrying");
+            }
+            let mut next: Option<i64> = None;
+            for q in QUEUES {
+                if let Ok(Some(t)) = self.store.next_job_due(q).await {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+            }
+            let now_ms = self.now().timestamp_millis();
+            let wait = next.map_or(Duration::from_secs(5), |t| {
+                Duration::from_millis(u64::try_from((t - now_ms).max(5)).unwrap_or(5)).min(Duration::from_secs(5))
+            });
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = self.wake_jobs.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn run_job(self: &Arc<Self>, job: Job) {
+        let started = std::time::Instant::now();
+        let result = match job.queue.as_str() {
+            "pipeline" => self.run_pipeline(&job).await,
+            "execute" => self.run_execute(&job).await,
+            "confirm" => self.run_confirm(&job).await,
+            "chat" => self.run_chat(&job).await,
+            other => Err(JobFailure::Permanent(format!("unknown queue {other}"))),
+        };
+        metrics::histogram!("cordon_job_seconds", "queue" => job.queue.clone()).record(started.elapsed().as_secs_f64());
+        let now = self.now();
+        let outcome = match result {
+            Ok(()) => self.store.complete_job(job.id, &self.worker_id, now).await.map(|_| ()),
+            Err(JobFailure::Retry { message, after }) => {
+                let delay = after.unwrap_or_else(|| self.backoff(job.attempts));
+                tracing::info!(job = job.id, queue = %job.queue, attempt = job.attempts, error = %message, "job will be retried");
+                self.store
+                    .retry_or_fail_job(job.id, &self.worker_id, &message, crate::domain::time::add(now, delay), false, now)
+                    .await
+                    .map(|_| ())
+            }
+            Err(JobFailure::Permanent(message)) => {
+                tracing::warn!(job = job.id, queue = %job.queue, error = %message, "job failed");
+                self.store.retry_or_fail_job(job.id, &self.worker_id, &message, now, true, now).await.map(|_| ())
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(job = job.id, error = %e, "could not record the job's outcome; its lease will expire");
+        }
+        self.wake_jobs.notify_one();
+    }
+
+    /// Exponential backoff with full jitter, capped.
+    fn backoff(&self, attempt: i64) -> Duration {
+        let exp = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
+        let base = self.cfg.retry_base.saturating_mul(2u32.saturating_pow(exp)).min(self.cfg.retry_max);
+        let jitter = rand::random::<f64>();
+        base.mul_f64(0.5 + jitter * 0.5)
+    }
+
+    // -----------------------------------------------------------------
+    // Pipeline: enrich → playbooks → decisions
+    // -----------------------------------------------------------------
+
+    async fn run_pipeline(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
+        let alert_id = AlertId(job.payload["alert_id"].as_i64().ok_or_else(|| JobFailure::Permanent("no alert_id".into()))?);
+        self.pipeline(alert_id).await.map_err(JobFailure::from_store)
+    }
+
+    /// Enriches one stored alert, runs the playbooks and proposes a decision
+    /// for each proposed action. Idempotent: a re-run proposes nothing twice.
+    pub async fn pipeline(self: &Arc<Self>, alert_id: AlertId) -> Result<(), StoreError> {
+        let Some(row) = self.store.get_alert(alert_id).await? else {
+            return Ok(());
+        };
+        let alert = row.to_new_alert()?;
+        let incident = IncidentId(row.incident_id);
+        let enrichment = self.enricher.enrich_for(&self.store, &alert, Some(incident), self.now()).await;
+        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
+        self.store.set_enrichment(alert_id, &ej, enrichment.partial).await?;
+        self.notify_chat(incident, None).await;
+        if alert.status == crate::domain::alert::AlertStatus::Resolved {
+            return Ok(());
+        }
+        let incident_row = self.store.get_incident(incident).await?;
+        let severity = match &incident_row {
+            Some(i) => i.severity()?.max(alert.severity),
+            None => alert.severity,
+        };
+        for p in self.playbooks.propose(&alert) {
+            let (ctx, attributes) = self.context_for(&p.action, &p.target, severity, &enrichment).await?;
+            match self
+                .propose(incident, Some(alert_id), p.action, p.target, ctx, attributes, None, ActorRef::system(), row.drill)
+                .await
+            {
+                Ok(_) => {}
+                Err(EngineError::Store(e)) if err_conflict(&e) => {} // proposed by an earlier run
+                Err(EngineError::Store(e)) => return Err(e),
+                Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not propose"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The facts the matrix needs about one action's target, and the vendor
+    /// ids the executor needs.
+    async fn context_for(
+        &self,
+        action: &ActionKind,
+        target: &ActionTarget,
+        severity: crate::domain::Severity,
+        enrichment: &Enrichment,
+    ) -> Result<(ActionContext, BTreeMap<String, String>), StoreError> {
+        use crate::domain::action::TargetKind;
+        let mut ctx = ActionContext::new(action.clone(), severity);
+        let mut attrs = BTreeMap::new();
+        match target.kind {
+            TargetKind::Host | TargetKind::CloudResource => {
+                let asset = match enrichment
+                    .assets
+                    .iter()
+                    .find(|a| a.hostname.eq_ignore_ascii_case(&target.value))
+                {
+                    Some(a) => Some(a.clone()),
+                    None => self.store.find_asset(&target.value).await?,
+                };
+                if let Some(a) = asset {
+                    ctx.asset_tier = a.tier.clone();
+                    ctx.environment = a.environment.clone();
+                    ctx.asset_owners = a.owners.clone();
+                    attrs.extend(a.attributes.clone());
+                }
+            }
+            TargetKind::User => {
+                let id = match &enrichment.identity {
+                    Some(i) if i.username.eq_ignore_ascii_case(&target.value) => Some(i.clone()),
+                    _ => self.store.find_identity(&target.value).await?,
+                };
+                if let Some(i) = id {
+                    ctx.user_privileged = Some(i.privileged);
+                    attrs.extend(i.attributes.clone());
+                    if let Some(m) = &i.manager {
+                        ctx.asset_owners.push(m.clone());
+                    }
+                }
+            }
+            TargetKind::Ip => {}
+        }
+        Ok((ctx, attrs))
+    }
+
+    /// Proposes one action: judges it under the current matrix and writes
+    /// the decision with its first events and effects.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn propose(
+        self: &Arc<Self>,
+        incident: IncidentId,
+        alert: Option<AlertId>,
+        action: ActionKind,
+        target: ActionTarget,
+        ctx: ActionContext,
+        attributes: BTreeMap<String, String>,
+        proposer: Option<crate::domain::PersonId>,
+        actor: ActorRef,
+        drill: bool,
+    ) -> Result<DecisionId, EngineError> {
+        let matrix = self.matrix();
+        let rule = matrix.rule_for(&ctx);
+        let now = self.now();
+        let mut d = Decision::new(DecisionId(0));
+        let outcome = decide(
+            &d,
+            rule,
+            Command::Propose { proposer: proposer.clone(), actor: Some(actor), matrix_hash: matrix.hash().to_owned() },
+            now,
+        )
+        .map_err(EngineError::Refused)?;
+        let events = d.record(&outcome, now).map_err(EngineError::Refused)?;
+        let new = NewDecision {
+            incident_id: incident,
+            alert_id: alert.map(|a| a.0),
+            action: action.to_string(),
+            target_kind: serde_json::to_value(target.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            target_value: target.value.clone(),
+            rule: rule.map(|r| r.name.clone()),
+            mode: rule.map_or("forbidden", |r| r.mode.as_str()).to_owned(),
+            matrix_hash: matrix.hash().to_owned(),
+            context: serde_json::to_value(&ctx).unwrap_or_default(),
+            attributes: serde_json::to_value(&attributes).unwrap_or_default(),
+            proposer: proposer.map(|p| p.0),
+            created_at: now,
+            drill,
+        };
+        let records: Vec<EventRecord> = events.iter().map(to_record).collect();
+        let (writes, payloads) = self.writes_for(DecisionId(0), &outcome.effects, &events, "$decision", now);
+        let (id, job_ids) = self.store.create_decision(&new, d.state.as_str(), &records, &writes).await?;
+        metrics::counter!("cordon_decisions_total", "mode" => new.mode.clone()).increment(1);
+        let payloads = payloads.into_iter().map(|p| fix_decision(p, id)).collect();
+        self.after_transition(id, incident, &outcome.effects, job_ids, payloads).await;
+        Ok(id)
+    }
+
+    /// Turns a transition's effects into the rows to write with it.
+    fn writes_for(
+        &self,
+        id: DecisionId,
+        effects: &[Effect],
+        events: &[DecisionEvent],
+        subject: &str,
+        now: Timestamp,
+    ) -> (TransitionWrites, Vec<serde_json::Value>) {
+        let mut w = TransitionWrites { claim_by: Some((self.worker_id.clone(), self.cfg.job_lease)), ..Default::default() };
+        let mut payloads = Vec::new();
+        let id_val = if id.0 == 0 { serde_json::json!("$decision") } else { serde_json::json!(id.0) };
+        let seq = events.last().map_or(0, |e| e.seq);
+        for e in effects {
+            match e {
+                Effect::Execute | Effect::ExecuteInverse => {
+                    let inverse = matches!(e, Effect::ExecuteInverse);
+                    let payload = serde_json::json!({ "decision_id": id_val, "inverse": inverse });
+                    let key = format!("execute:{}:{}:{}", if id.0 == 0 { "$decision".to_owned() } else { id.0.to_string() }, if inverse { "inverse" } else { "forward" }, seq);
+                    w.jobs.push(NewJob::new("execute", payload.clone(), now).dedup(key).max_attempts(self.cfg.max_attempts));
+                    payloads.push(payload);
+                }
+                Effect::ScheduleTimer { kind, at } => {
+                    w.timers.push(NewTimer { decision_id: id, kind: timer_name(*kind).to_owned(), due: *at });
+                }
+                Effect::CancelTimers => w.cancel_timers = true,
+                Effect::Notify => {}
+            }
+        }
+        let subject = if id.0 == 0 { subject.to_owned() } else { id.to_string() };
+        for e in events {
+            let actor = e.actor.as_ref().map_or_else(
+                || "cordon".to_owned(),
+                |a| match &a.person {
+                    Some(p) => format!("{} ({}:{})", p, platform_name(a.platform), a.platform_user_id),
+                    None => format!("{}:{}", platform_name(a.platform), a.platform_user_id),
+                },
+            );
+            w.audit.push(NewAudit {
+                at: now,
+                actor,
+                action: format!("decision.{}", e.kind.name()),
+                subject: subject.clone(),
+                detail: serde_json::to_value(&e.kind).unwrap_or_default(),
+            });
+        }
+        (w, payloads)
+    }
+
+    /// After a transition committed: run the jobs it created, wake the timer
+    /// loop if it scheduled one, and let the chat surfaces know.
+    async fn after_transition(
+        self: &Arc<Self>,
+        id: DecisionId,
+        incident: IncidentId,
+        effects: &[Effect],
+        job_ids: Vec<Option<i64>>,
+        payloads: Vec<serde_json::Value>,
+    ) {
+        self.run_claimed(job_ids, "execute", payloads);
+        if effects.iter().any(|e| matches!(e, Effect::ScheduleTimer { .. })) {
+            self.wake_timers.notify_one();
+        }
+        self.notify_chat(incident, Some(id)).await;
+    }
+
+    /// Enqueues a `chat` job per surface: bring the incident's message (and
+    /// the decision's, if any) up to date. Ordered per incident and platform.
+    pub async fn notify_chat(&self, incident: IncidentId, decision: Option<DecisionId>) {
+        for s in self.chat_surfaces() {
+            let p = s.platform();
+            let job = NewJob::new(
+                "chat",
+                serde_json::json!({ "platform": p, "incident_id": incident.0, "decision_id": decision.map(|d| d.0) }),
+                self.now(),
+            )
+            .ordered_by(format!("{p}:{incident}"))
+            .max_attempts(50);
+            if let Err(e) = self.store.enqueue(&job, self.now()).await {
+                tracing::warn!(error = %e, "could not enqueue a chat update");
+            }
+        }
+        self.wake_jobs.notify_one();
+    }
+
+    async fn run_chat(&self, job: &Job) -> Result<(), JobFailure> {
+        let platform = job.payload["platform"].as_str().unwrap_or_default();
+        let Some(s) = self.chat_surfaces().into_iter().find(|s| s.platform() == platform) else {
+            return Err(JobFailure::Retry { message: format!("{platform} is not connected"), after: Some(Duration::from_secs(30)) });
+        };
+        s.run(self, &job.payload).await.map_err(|e| match e {
+            ChatJobError::Retry { message, after } => JobFailure::Retry { message, after },
+            ChatJobError::Permanent(m) => JobFailure::Permanent(m),
+        })
+    }
+
+    // -----------------------------------------------------------------
+    // Transitions
+    // -----------------------------------------------------------------
+
+    /// Loads a decision with its rule and matrix.
+    pub async fn load(&self, id: DecisionId) -> Result<Loaded, EngineError> {
+        let Some((row, records)) = self.store.get_decision(id).await? else {
+            return Err(EngineError::NotFound(id.to_string()));
+        };
+        let events = records.iter().map(from_record).collect::<Result<Vec<_>, _>>()?;
+        let decision = Decision::replay(id, &events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let matrix = self.matrix_for(&row.matrix_hash).await?;
+        Ok(Loaded { row, events, decision, matrix })
+    }
+
+    /// Applies a command to a decision: decide, write, run effects. Retries
+    /// on a lost race (another writer appended first) by re-reading.
+    pub async fn apply(self: &Arc<Self>, id: DecisionId, cmd: impl Fn(&Loaded) -> Command, extra: TransitionWrites) -> Result<(Loaded, bool), EngineError> {
+        for _ in 0..8 {
+            let mut l = self.load(id).await?;
+            let rule = l.row.rule.as_deref().and_then(|n| l.matrix.rule(n));
+            let now = self.now();
+            let outcome = decide(&l.decision, rule, cmd(&l), now).map_err(EngineError::Refused)?;
+            if outcome.is_empty() {
+                return Ok((l, false));
+            }
+            let expected = l.decision.next_seq;
+            let events = l.decision.record(&outcome, now).map_err(EngineError::Refused)?;
+            let records: Vec<EventRecord> = events.iter().map(to_record).collect();
+            let (mut writes, payloads) = self.writes_for(id, &outcome.effects, &events, "", now);
+            writes.saved_state = extra.saved_state.clone();
+            writes.audit.extend(extra.audit.iter().cloned());
+            match self
+                .store
+                .append_transition(id, expected, l.decision.state.as_str(), &records, &writes, now)
+                .await
+            {
+                Ok(job_ids) => {
+                    let incident = IncidentId(l.row.incident_id);
+                    if events.iter().any(|e| matches!(e.kind, crate::domain::decision::EventKind::Contained { .. })) {
+                        self.store.stamp_incident(incident, IncidentStamp::Contained, now).await?;
+                    }
+                    self.after_transition(id, incident, &outcome.effects, job_ids, payloads).await;
+                    l.events.extend(events);
+                    return Ok((l, true));
+                }
+                Err(e) if err_conflict(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Contended)
+    }
+
+    /// The one entry point for people, whatever the platform: approve, deny,
+    /// veto, override, extend, release, retry. Authorisation uses the matrix
+    /// the decision was created under and the identity the platform vouched
+    /// for. A refusal is audited and its message names the rule and the
+    /// roles that may act. Repeats are idempotent.
+    pub async fn act(self: &Arc<Self>, actor: &Actor, id: DecisionId, verb: Verb, reason: Option<String>) -> Result<ActResult, EngineError> {
+        let l = self.load(id).await?;
+        let ctx: ActionContext = serde_json::from_str(&l.row.context)
+            .map_err(|e| StoreError::Corrupt(format!("{id} context: {e}")))?;
+        let person = l.matrix.person_for(actor);
+        let roles = l.matrix.roles_of(actor, &ctx);
+        let role = roles.iter().next().cloned();
+        let aref = ActorRef {
+            person: person.clone(),
+            platform: actor.platform,
+            platform_user_id: actor.platform_user_id.clone(),
+            role,
+        };
+        let cmd = |_: &Loaded| Command::Act {
+            actor: aref.clone(),
+            person: person.clone(),
+            roles: roles.clone(),
+            verb,
+            reason: reason.clone(),
+        };
+        let now = self.now();
+        match self.apply(id, cmd, TransitionWrites::default()).await {
+            Ok((l, changed)) => {
+                if changed {
+                    self.store.stamp_incident(IncidentId(l.row.incident_id), IncidentStamp::Acknowledged, now).await?;
+                }
+                let quorum = l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)).map_or(0, |r| r.quorum);
+                let decision = Decision::replay(id, &l.events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(ActResult { decision: id, changed, state: decision.state, approvals: decision.approvals.len(), quorum })
+            }
+            Err(EngineError::Refused(e)) => {
+                metrics::counter!("cordon_refusals_total", "verb" => verb.as_str()).increment(1);
+                self.store
+                    .audit(&[NewAudit {
+                        at: now,
+                        actor: format!(
+                            "{}{}:{}",
+                            person.as_ref().map(|p| format!("{p} ")).unwrap_or_default(),
+                            platform_name(actor.platform),
+                            actor.platform_user_id
+                        ),
+                        action: format!("refused.{}", verb.as_str()),
+                        subject: id.to_string(),
+                        detail: serde_json::json!({ "reason": e.to_string(), "roles": roles }),
+                    }])
+                    .await?;
+                Err(EngineError::Refused(e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    // -----------------------------------------------------------------
+    // Timers
+    // -----------------------------------------------------------------
+
+    /// Fires every due timer once. Returns how many fired.
+    pub async fn run_due_timers(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let due = self.store.claim_timers(self.now(), self.cfg.job_lease, 100).await?;
+        let n = due.len();
+        for t in due {
+            if let Some(kind) = timer_kind(&t.kind) {
+                match self.apply(t.decision_id, |_| Command::TimerFired(kind), TransitionWrites::default()).await {
+                    Ok(_) => {}
+                    Err(EngineError::Refused(e)) => {
+                        tracing::debug!(decision = %t.decision_id, error = %e, "stale timer ignored")
+                    }
+                    Err(EngineError::Store(e)) => return Err(e),
+                    Err(e) => tracing::warn!(decision = %t.decision_id, error = %e, "timer could not fire"),
+                }
+            }
+            self.store.timer_fired(t.id).await?;
+        }
+        Ok(n)
+    }
+
+    /// The timer loop: sleep until the next timer is due (woken early when a
+    /// transition schedules an earlier one), fire, repeat.
+    pub async fn timer_loop(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.run_due_timers().await {
+                tracing::warn!(error = %e, "timers: store unavailable, retrying");
+            }
+            let now_ms = self.now().timestamp_millis();
+            let wait = match self.store.next_timer_due().await {
+                Ok(Some(t)) => Duration::from_millis(u64::try_from((t - now_ms).max(1)).unwrap_or(1)),
+                _ => Duration::from_secs(5),
+            }
+            .min(Duration::from_secs(5));
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = self.wake_timers.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Wakes the loops (tests that move a manual clock call this).
+    pub fn wake(&self) {
+        self.wake_jobs.notify_one();
+        self.wake_timers.notify_one();
+    }
+
+    // -----------------------------------------------------------------
+    // Execution
+    // -----------------------------------------------------------------
+
+    fn exec_request(&self, l: &Loaded, inverse: bool) -> Result<(ActionKind, ExecRequest), JobFailure> {
+        let forward: ActionKind = l.row.action.parse().map_err(JobFailure::Permanent)?;
+        let action = if inverse {
+            l.matrix
+                .inverse_of(&forward)
+                .ok_or_else(|| JobFailure::Permanent(format!("{forward} has no inverse")))?
+        } else {
+            forward
+        };
+        let kind = serde_json::from_value(serde_json::json!(l.row.target_kind))
+            .map_err(|e| JobFailure::Permanent(format!("target kind: {e}")))?;
+        let attributes: BTreeMap<String, String> = serde_json::from_str(&l.row.attributes).unwrap_or_default();
+        let previous = l.row.saved_state.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        let reason = l.row.rule.clone().map(|r| format!("rule {r}")).unwrap_or_default();
+        Ok((
+            action.clone(),
+            ExecRequest {
+                decision_id: l.decision.id,
+                action,
+                target: ActionTarget { kind, value: l.row.target_value.clone() },
+                attributes,
+                previous,
+                reason,
+            },
+        ))
+    }
+
+    async fn run_execute(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
+        let id = DecisionId(job.payload["decision_id"].as_i64().ok_or_else(|| JobFailure::Permanent("no decision_id".into()))?);
+        let inverse = job.payload["inverse"].as_bool().unwrap_or(false);
+        let l = self.load(id).await.map_err(JobFailure::from_engine)?;
+        // Only run while the decision still wants it (a veto may have won).
+        let wanted = if inverse { l.decision.rolling_back } else { l.decision.state == DecisionState::Executing && l.decision.accepted_at.is_none() };
+        if !wanted {
+            return Ok(());
+        }
+        let (action, req) = self.exec_request(&l, inverse)?;
+        let Some(ex) = self.executors.for_action(&action, &req.attributes) else {
+            let msg = format!("no connector is configured for {action} (see config/connectors.toml [routes])");
+            self.fail(id, &msg, true, inverse).await?;
+            return Err(JobFailure::Permanent(msg));
+        };
+        let started = std::time::Instant::now();
+        let r = ex.execute(&req).await;
+        metrics::histogram!("cordon_connector_seconds", "connector" => ex.name().to_owned()).record(started.elapsed().as_secs_f64());
+        match r {
+            Ok(out) => {
+                let extra = TransitionWrites { saved_state: if inverse { None } else { out.saved_state.clone() }, ..Default::default() };
+                if inverse {
+                    self.apply(id, |_| Command::RollbackDone, extra).await.map_err(JobFailure::from_engine)?;
+                    return Ok(());
+                }
+                let vendor_ref = out.vendor_ref.clone();
+                self.apply(id, |_| Command::ExecutionAccepted { vendor_ref: vendor_ref.clone() }, extra)
+                    .await
+                    .map_err(JobFailure::from_engine)?;
+                if out.confirmed || out.dry_run || out.already {
+                    self.apply(id, |_| Command::ExecutionConfirmed, TransitionWrites::default())
+                        .await
+                        .map_err(JobFailure::from_engine)?;
+                } else {
+                    let job = NewJob::new(
+                        "confirm",
+                        serde_json::json!({ "decision_id": id.0, "vendor_ref": out.vendor_ref }),
+                        crate::domain::time::add(self.now(), self.cfg.confirm_interval),
+                    )
+                    .dedup(format!("confirm:{}", id.0))
+                    .max_attempts(60);
+                    self.store.enqueue(&job, self.now()).await.map_err(JobFailure::from_store)?;
+                    self.wake_jobs.notify_one();
+                }
+                Ok(())
+            }
+            Err(ExecError::Retryable { message, retry_after }) => {
+                metrics::counter!("cordon_connector_errors_total", "connector" => ex.name().to_owned(), "class" => "retryable").increment(1);
+                if job.attempts >= job.max_attempts {
+                    self.fail(id, &message, false, inverse).await?;
+                    return Err(JobFailure::Permanent(message));
+                }
+                Err(JobFailure::Retry { message, after: retry_after })
+            }
+            Err(ExecError::Permanent { message }) => {
+                metrics::counter!("cordon_connector_errors_total", "connector" => ex.name().to_owned(), "class" => "permanent").increment(1);
+                self.fail(id, &message, true, inverse).await?;
+                Err(JobFailure::Permanent(message))
+            }
+        }
+    }
+
+    async fn fail(self: &Arc<Self>, id: DecisionId, error: &str, permanent: bool, inverse: bool) -> Result<(), JobFailure> {
+        let error = error.to_owned();
+        self.apply(id, |_| Command::ExecutionFailed { error: error.clone(), permanent, inverse }, TransitionWrites::default())
+            .await
+            .map_err(JobFailure::from_engine)?;
+        Ok(())
+    }
+
+    async fn run_confirm(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
+        let id = DecisionId(job.payload["decision_id"].as_i64().ok_or_else(|| JobFailure::Permanent("no decision_id".into()))?);
+        let l = self.load(id).await.map_err(JobFailure::from_engine)?;
+        if l.decision.state != DecisionState::Executing {
+            return Ok(());
+        }
+        let (action, req) = self.exec_request(&l, false)?;
+        let Some(ex) = self.executors.for_action(&action, &req.attributes) else {
+            return Err(JobFailure::Permanent(format!("no connector for {action}")));
+        };
+        let out = crate::executors::ExecOutcome {
+            vendor_ref: job.payload["vendor_ref"].as_str().map(str::to_owned),
+            ..Default::default()
+        };
+        match ex.confirm(&req, &out).await {
+            Ok(Confirmation::Confirmed) => {
+                self.apply(id, |_| Command::ExecutionConfirmed, TransitionWrites::default())
+                    .await
+                    .map_err(JobFailure::from_engine)?;
+                Ok(())
+            }
+            Ok(Confirmation::Pending) => Err(JobFailure::Retry { message: "not confirmed yet".into(), after: Some(self.cfg.confirm_interval) }),
+            Ok(Confirmation::Failed(m)) => {
+                self.fail(id, &m, true, false).await?;
+                Err(JobFailure::Permanent(m))
+            }
+            Err(ExecError::Retryable { message, retry_after }) => Err(JobFailure::Retry { message, after: retry_after }),
+            Err(ExecError::Permanent { message }) => {
+                self.fail(id, &message, true, false).await?;
+                Err(JobFailure::Permanent(message))
+            }
+        }
+    }
+
+    /// Starts the background loops.
+    pub fn spawn_loops(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![tokio::spawn(Arc::clone(self).job_loop()), tokio::spawn(Arc::clone(self).timer_loop())]
+    }
+}
+
+fn fix_decision(mut p: serde_json::Value, id: DecisionId) -> serde_json::Value {
+    if p.get("decision_id").and_then(|v| v.as_str()) == Some("$decision") {
+        p["decision_id"] = serde_json::json!(id.0);
+    }
+    p
+}
+
+/// A decision as loaded: its row, events, folded state and matrix.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub row: crate::store::DecisionRow,
+    pub events: Vec<DecisionEvent>,
+    pub decision: Decision,
+    pub matrix: Arc<Matrix>,
+}
+
+/// How a job attempt ended, for the queue.
+#[derive(Debug)]
+pub enum JobFailure {
+    Retry { message: String, after: Option<Duration> },
+    Permanent(String),
+}
+
+impl JobFailure {
+    fn from_store(e: StoreError) -> JobFailure {
+        JobFailure::Retry { message: e.to_string(), after: None }
+    }
+    fn from_engine(e: EngineError) -> JobFailure {
+        match e {
+            EngineError::Store(s) => JobFailure::from_store(s),
+            EngineError::Contended => JobFailure::Retry { message: "contended".into(), after: None },
+            other => JobFailure::Permanent(other.to_string()),
+        }
+    }
+}
