@@ -29,4 +29,6 @@
 )]
 
 pub mod domain;
+pub mod enrich;
+pub mod playbooks;
 pub mod store;
