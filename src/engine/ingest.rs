@@ -76,9 +76,13 @@ impl IngestQueue {
                         Err(_) => break,
                     }
                 }
-                let all: Vec<IncomingAlert> =
-                    pending.iter().flat_map(|r| r.alerts.iter().cloned()).collect();
-                let result = store.ingest_batch(&all, windows, Some((&worker, lease))).await;
+                let all: Vec<IncomingAlert> = pending
+                    .iter()
+                    .flat_map(|r| r.alerts.iter().cloned())
+                    .collect();
+                let result = store
+                    .ingest_batch(&all, windows, Some((&worker, lease)))
+                    .await;
                 match result {
                     Ok(rows) => {
                         on_commit(rows.clone());
@@ -106,11 +110,18 @@ impl IngestQueue {
                 }
             }
         });
-        IngestQueue { tx, capacity: sem, max: capacity }
+        IngestQueue {
+            tx,
+            capacity: sem,
+            max: capacity,
+        }
     }
 
     /// Queues the alerts and waits until they are committed.
-    pub async fn submit(&self, alerts: Vec<IncomingAlert>) -> Result<Vec<Committed>, IngestRejected> {
+    pub async fn submit(
+        &self,
+        alerts: Vec<IncomingAlert>,
+    ) -> Result<Vec<Committed>, IngestRejected> {
         if alerts.is_empty() {
             return Ok(vec![]);
         }
@@ -123,10 +134,16 @@ impl IngestQueue {
             .map_err(|_| IngestRejected::QueueFull)?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request { alerts, permits, reply })
+            .send(Request {
+                alerts,
+                permits,
+                reply,
+            })
             .await
             .map_err(|_| IngestRejected::ShuttingDown)?;
-        rx.await.map_err(|_| IngestRejected::ShuttingDown)?.map_err(IngestRejected::Store)
+        rx.await
+            .map_err(|_| IngestRejected::ShuttingDown)?
+            .map_err(IngestRejected::Store)
     }
 
     /// Alerts currently waiting, for `/metrics`.

@@ -29,12 +29,12 @@ pub mod ingest;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::domain::decision::{
-    ActorRef, Command, Decision, DecisionError, DecisionEvent, DecisionState, Effect, TimerKind, Verb,
-    decide,
+    ActorRef, Command, Decision, DecisionError, DecisionEvent, DecisionState, Effect, TimerKind,
+    Verb, decide,
 };
 use crate::domain::{
-    ActionContext, ActionKind, ActionTarget, Actor, AlertId, DecisionId, IncidentId, Matrix, Platform,
-    Timestamp,
+    ActionContext, ActionKind, ActionTarget, Actor, AlertId, DecisionId, IncidentId, Matrix,
+    Platform, Timestamp,
 };
 use crate::enrich::{Enricher, Enrichment};
 use crate::executors::{Confirmation, ExecError, ExecRequest, Registry};
@@ -65,7 +65,10 @@ pub trait ChatSurface: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum ChatJobError {
     #[error("retry later: {message}")]
-    Retry { message: String, after: Option<Duration> },
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
     #[error("{0}")]
     Permanent(String),
 }
@@ -125,7 +128,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("worker_id", &self.worker_id).finish()
+        f.debug_struct("Engine")
+            .field("worker_id", &self.worker_id)
+            .finish()
     }
 }
 
@@ -141,8 +146,14 @@ pub fn to_record(e: &DecisionEvent) -> EventRecord {
         seq: e.seq,
         at: e.at,
         kind: e.kind.name().to_owned(),
-        actor_person: e.actor.as_ref().and_then(|a| a.person.as_ref().map(|p| p.0.clone())),
-        actor_platform: e.actor.as_ref().map(|a| platform_name(a.platform).to_owned()),
+        actor_person: e
+            .actor
+            .as_ref()
+            .and_then(|a| a.person.as_ref().map(|p| p.0.clone())),
+        actor_platform: e
+            .actor
+            .as_ref()
+            .map(|a| platform_name(a.platform).to_owned()),
         actor_user: e.actor.as_ref().map(|a| a.platform_user_id.clone()),
         actor_role: e.actor.as_ref().and_then(|a| a.role.clone()),
         data: serde_json::to_value(e).unwrap_or(serde_json::Value::Null),
@@ -151,7 +162,8 @@ pub fn to_record(e: &DecisionEvent) -> EventRecord {
 
 /// Converts a stored event back.
 pub fn from_record(r: &EventRecord) -> Result<DecisionEvent, StoreError> {
-    serde_json::from_value(r.data.clone()).map_err(|e| StoreError::Corrupt(format!("event {}: {e}", r.seq)))
+    serde_json::from_value(r.data.clone())
+        .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", r.seq)))
 }
 
 pub fn platform_name(p: Platform) -> &'static str {
@@ -182,6 +194,7 @@ fn timer_kind(s: &str) -> Option<TimerKind> {
 }
 
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
@@ -199,7 +212,10 @@ impl Engine {
         Engine {
             store,
             clock,
-            matrices: RwLock::new(Matrices { current: matrix, by_hash }),
+            matrices: RwLock::new(Matrices {
+                current: matrix,
+                by_hash,
+            }),
             enricher: Arc::new(enricher),
             playbooks: Arc::new(playbooks),
             executors: Arc::new(executors),
@@ -239,12 +255,21 @@ impl Engine {
     /// Records the current matrix version in the store (at start and reload).
     pub async fn save_matrix(&self, source: &str, content: &str) -> Result<(), StoreError> {
         let m = self.matrix();
-        self.store.save_matrix_version(m.hash(), source, content, self.now()).await
+        self.store
+            .save_matrix_version(m.hash(), source, content, self.now())
+            .await
     }
 
     /// Swaps in a new matrix (reload). Decisions already made stay under theirs.
-    pub async fn replace_matrix(&self, matrix: Matrix, source: &str, content: &str) -> Result<(), StoreError> {
-        self.store.save_matrix_version(matrix.hash(), source, content, self.now()).await?;
+    pub async fn replace_matrix(
+        &self,
+        matrix: Matrix,
+        source: &str,
+        content: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .save_matrix_version(matrix.hash(), source, content, self.now())
+            .await?;
         let m = Arc::new(matrix);
         if let Ok(mut g) = self.matrices.write() {
             g.by_hash.insert(m.hash().to_owned(), Arc::clone(&m));
@@ -263,7 +288,8 @@ impl Engine {
         let Some((source, content)) = self.store.matrix_version(hash).await? else {
             return Err(EngineError::MatrixMissing(hash.to_owned()));
         };
-        let m = Matrix::parse(&source, &content).map_err(|_| EngineError::MatrixMissing(hash.to_owned()))?;
+        let m = Matrix::parse(&source, &content)
+            .map_err(|_| EngineError::MatrixMissing(hash.to_owned()))?;
         let m = Arc::new(m);
         if let Ok(mut g) = self.matrices.write() {
             g.by_hash.insert(hash.to_owned(), Arc::clone(&m));
@@ -276,7 +302,12 @@ impl Engine {
     // -----------------------------------------------------------------
 
     /// Runs jobs that this process has just inserted claimed (the fast path).
-    pub fn run_claimed(self: &Arc<Self>, ids: impl IntoIterator<Item = Option<i64>>, queue: &str, payloads: Vec<serde_json::Value>) {
+    pub fn run_claimed(
+        self: &Arc<Self>,
+        ids: impl IntoIterator<Item = Option<i64>>,
+        queue: &str,
+        payloads: Vec<serde_json::Value>,
+    ) {
         for (id, payload) in ids.into_iter().zip(payloads) {
             let Some(id) = id else { continue };
             let job = Job {
@@ -290,7 +321,9 @@ impl Engine {
             };
             let me = Arc::clone(self);
             tokio::spawn(async move {
-                let Ok(_permit) = Arc::clone(&me.slots).acquire_owned().await else { return };
+                let Ok(_permit) = Arc::clone(&me.slots).acquire_owned().await else {
+                    return;
+                };
                 me.run_job(job).await;
             });
         }
@@ -300,15 +333,22 @@ impl Engine {
     pub async fn run_due_jobs(self: &Arc<Self>) -> Result<usize, StoreError> {
         let mut n = 0;
         for q in QUEUES {
-            let free = i64::try_from(self.slots.available_permits()).unwrap_or(0).max(1);
-            let jobs = self.store.claim_jobs(q, &self.worker_id, self.now(), self.cfg.job_lease, free).await?;
+            let free = i64::try_from(self.slots.available_permits())
+                .unwrap_or(0)
+                .max(1);
+            let jobs = self
+                .store
+                .claim_jobs(q, &self.worker_id, self.now(), self.cfg.job_lease, free)
+                .await?;
             n += jobs.len();
             let mut handles = Vec::new();
             for job in jobs {
                 let me = Arc::clone(self);
                 let slots = Arc::clone(&self.slots);
                 handles.push(tokio::spawn(async move {
-                    let Ok(_permit) = slots.acquire_owned().await else { return };
+                    let Ok(_permit) = slots.acquire_owned().await else {
+                        return;
+                    };
                     me.run_job(job).await;
                 }));
             }
@@ -333,7 +373,8 @@ impl Engine {
             }
             let now_ms = self.now().timestamp_millis();
             let wait = next.map_or(Duration::from_secs(5), |t| {
-                Duration::from_millis(u64::try_from((t - now_ms).max(5)).unwrap_or(5)).min(Duration::from_secs(5))
+                Duration::from_millis(u64::try_from((t - now_ms).max(5)).unwrap_or(5))
+                    .min(Duration::from_secs(5))
             });
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -352,21 +393,36 @@ impl Engine {
             "chat" => self.run_chat(&job).await,
             other => Err(JobFailure::Permanent(format!("unknown queue {other}"))),
         };
-        metrics::histogram!("cordon_job_seconds", "queue" => job.queue.clone()).record(started.elapsed().as_secs_f64());
+        metrics::histogram!("cordon_job_seconds", "queue" => job.queue.clone())
+            .record(started.elapsed().as_secs_f64());
         let now = self.now();
         let outcome = match result {
-            Ok(()) => self.store.complete_job(job.id, &self.worker_id, now).await.map(|_| ()),
+            Ok(()) => self
+                .store
+                .complete_job(job.id, &self.worker_id, now)
+                .await
+                .map(|_| ()),
             Err(JobFailure::Retry { message, after }) => {
                 let delay = after.unwrap_or_else(|| self.backoff(job.attempts));
                 tracing::info!(job = job.id, queue = %job.queue, attempt = job.attempts, error = %message, "job will be retried");
                 self.store
-                    .retry_or_fail_job(job.id, &self.worker_id, &message, crate::domain::time::add(now, delay), false, now)
+                    .retry_or_fail_job(
+                        job.id,
+                        &self.worker_id,
+                        &message,
+                        crate::domain::time::add(now, delay),
+                        false,
+                        now,
+                    )
                     .await
                     .map(|_| ())
             }
             Err(JobFailure::Permanent(message)) => {
                 tracing::warn!(job = job.id, queue = %job.queue, error = %message, "job failed");
-                self.store.retry_or_fail_job(job.id, &self.worker_id, &message, now, true, now).await.map(|_| ())
+                self.store
+                    .retry_or_fail_job(job.id, &self.worker_id, &message, now, true, now)
+                    .await
+                    .map(|_| ())
             }
         };
         if let Err(e) = outcome {
@@ -378,7 +434,11 @@ impl Engine {
     /// Exponential backoff with full jitter, capped.
     fn backoff(&self, attempt: i64) -> Duration {
         let exp = u32::try_from(attempt.clamp(1, 20) - 1).unwrap_or(0);
-        let base = self.cfg.retry_base.saturating_mul(2u32.saturating_pow(exp)).min(self.cfg.retry_max);
+        let base = self
+            .cfg
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.cfg.retry_max);
         let jitter = rand::random::<f64>();
         base.mul_f64(0.5 + jitter * 0.5)
     }
@@ -388,8 +448,14 @@ impl Engine {
     // -----------------------------------------------------------------
 
     async fn run_pipeline(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
-        let alert_id = AlertId(job.payload["alert_id"].as_i64().ok_or_else(|| JobFailure::Permanent("no alert_id".into()))?);
-        self.pipeline(alert_id).await.map_err(JobFailure::from_store)
+        let alert_id = AlertId(
+            job.payload["alert_id"]
+                .as_i64()
+                .ok_or_else(|| JobFailure::Permanent("no alert_id".into()))?,
+        );
+        self.pipeline(alert_id)
+            .await
+            .map_err(JobFailure::from_store)
     }
 
     /// Enriches one stored alert, runs the playbooks and proposes a decision
@@ -400,9 +466,14 @@ impl Engine {
         };
         let alert = row.to_new_alert()?;
         let incident = IncidentId(row.incident_id);
-        let enrichment = self.enricher.enrich_for(&self.store, &alert, Some(incident), self.now()).await;
+        let enrichment = self
+            .enricher
+            .enrich_for(&self.store, &alert, Some(incident), self.now())
+            .await;
         let ej = serde_json::to_value(&enrichment).unwrap_or_default();
-        self.store.set_enrichment(alert_id, &ej, enrichment.partial).await?;
+        self.store
+            .set_enrichment(alert_id, &ej, enrichment.partial)
+            .await?;
         self.notify_chat(incident, None).await;
         if alert.status == crate::domain::alert::AlertStatus::Resolved {
             return Ok(());
@@ -413,9 +484,21 @@ impl Engine {
             None => alert.severity,
         };
         for p in self.playbooks.propose(&alert) {
-            let (ctx, attributes) = self.context_for(&p.action, &p.target, severity, &enrichment).await?;
+            let (ctx, attributes) = self
+                .context_for(&p.action, &p.target, severity, &enrichment)
+                .await?;
             match self
-                .propose(incident, Some(alert_id), p.action, p.target, ctx, attributes, None, ActorRef::system(), row.drill)
+                .propose(
+                    incident,
+                    Some(alert_id),
+                    p.action,
+                    p.target,
+                    ctx,
+                    attributes,
+                    None,
+                    ActorRef::system(),
+                    row.drill,
+                )
                 .await
             {
                 Ok(_) => {}
@@ -496,7 +579,11 @@ impl Engine {
         let outcome = decide(
             &d,
             rule,
-            Command::Propose { proposer: proposer.clone(), actor: Some(actor), matrix_hash: matrix.hash().to_owned() },
+            Command::Propose {
+                proposer: proposer.clone(),
+                actor: Some(actor),
+                matrix_hash: matrix.hash().to_owned(),
+            },
             now,
         )
         .map_err(EngineError::Refused)?;
@@ -520,11 +607,16 @@ impl Engine {
             drill,
         };
         let records: Vec<EventRecord> = events.iter().map(to_record).collect();
-        let (writes, payloads) = self.writes_for(DecisionId(0), &outcome.effects, &events, "$decision", now);
-        let (id, job_ids) = self.store.create_decision(&new, d.state.as_str(), &records, &writes).await?;
+        let (writes, payloads) =
+            self.writes_for(DecisionId(0), &outcome.effects, &events, "$decision", now);
+        let (id, job_ids) = self
+            .store
+            .create_decision(&new, d.state.as_str(), &records, &writes)
+            .await?;
         metrics::counter!("cordon_decisions_total", "mode" => new.mode.clone()).increment(1);
         let payloads = payloads.into_iter().map(|p| fix_decision(p, id)).collect();
-        self.after_transition(id, incident, &outcome.effects, job_ids, payloads).await;
+        self.after_transition(id, incident, &outcome.effects, job_ids, payloads)
+            .await;
         Ok(id)
     }
 
@@ -537,32 +629,65 @@ impl Engine {
         subject: &str,
         now: Timestamp,
     ) -> (TransitionWrites, Vec<serde_json::Value>) {
-        let mut w = TransitionWrites { claim_by: Some((self.worker_id.clone(), self.cfg.job_lease)), ..Default::default() };
+        let mut w = TransitionWrites {
+            claim_by: Some((self.worker_id.clone(), self.cfg.job_lease)),
+            ..Default::default()
+        };
         let mut payloads = Vec::new();
-        let id_val = if id.0 == 0 { serde_json::json!("$decision") } else { serde_json::json!(id.0) };
+        let id_val = if id.0 == 0 {
+            serde_json::json!("$decision")
+        } else {
+            serde_json::json!(id.0)
+        };
         let seq = events.last().map_or(0, |e| e.seq);
         for e in effects {
             match e {
                 Effect::Execute | Effect::ExecuteInverse => {
                     let inverse = matches!(e, Effect::ExecuteInverse);
                     let payload = serde_json::json!({ "decision_id": id_val, "inverse": inverse });
-                    let key = format!("execute:{}:{}:{}", if id.0 == 0 { "$decision".to_owned() } else { id.0.to_string() }, if inverse { "inverse" } else { "forward" }, seq);
-                    w.jobs.push(NewJob::new("execute", payload.clone(), now).dedup(key).max_attempts(self.cfg.max_attempts));
+                    let key = format!(
+                        "execute:{}:{}:{}",
+                        if id.0 == 0 {
+                            "$decision".to_owned()
+                        } else {
+                            id.0.to_string()
+                        },
+                        if inverse { "inverse" } else { "forward" },
+                        seq
+                    );
+                    w.jobs.push(
+                        NewJob::new("execute", payload.clone(), now)
+                            .dedup(key)
+                            .max_attempts(self.cfg.max_attempts),
+                    );
                     payloads.push(payload);
                 }
                 Effect::ScheduleTimer { kind, at } => {
-                    w.timers.push(NewTimer { decision_id: id, kind: timer_name(*kind).to_owned(), due: *at });
+                    w.timers.push(NewTimer {
+                        decision_id: id,
+                        kind: timer_name(*kind).to_owned(),
+                        due: *at,
+                    });
                 }
                 Effect::CancelTimers => w.cancel_timers = true,
                 Effect::Notify => {}
             }
         }
-        let subject = if id.0 == 0 { subject.to_owned() } else { id.to_string() };
+        let subject = if id.0 == 0 {
+            subject.to_owned()
+        } else {
+            id.to_string()
+        };
         for e in events {
             let actor = e.actor.as_ref().map_or_else(
                 || "cordon".to_owned(),
                 |a| match &a.person {
-                    Some(p) => format!("{} ({}:{})", p, platform_name(a.platform), a.platform_user_id),
+                    Some(p) => format!(
+                        "{} ({}:{})",
+                        p,
+                        platform_name(a.platform),
+                        a.platform_user_id
+                    ),
                     None => format!("{}:{}", platform_name(a.platform), a.platform_user_id),
                 },
             );
@@ -588,7 +713,10 @@ impl Engine {
         payloads: Vec<serde_json::Value>,
     ) {
         self.run_claimed(job_ids, "execute", payloads);
-        if effects.iter().any(|e| matches!(e, Effect::ScheduleTimer { .. })) {
+        if effects
+            .iter()
+            .any(|e| matches!(e, Effect::ScheduleTimer { .. }))
+        {
             self.wake_timers.notify_one();
         }
         self.notify_chat(incident, Some(id)).await;
@@ -615,8 +743,15 @@ impl Engine {
 
     async fn run_chat(&self, job: &Job) -> Result<(), JobFailure> {
         let platform = job.payload["platform"].as_str().unwrap_or_default();
-        let Some(s) = self.chat_surfaces().into_iter().find(|s| s.platform() == platform) else {
-            return Err(JobFailure::Retry { message: format!("{platform} is not connected"), after: Some(Duration::from_secs(30)) });
+        let Some(s) = self
+            .chat_surfaces()
+            .into_iter()
+            .find(|s| s.platform() == platform)
+        else {
+            return Err(JobFailure::Retry {
+                message: format!("{platform} is not connected"),
+                after: Some(Duration::from_secs(30)),
+            });
         };
         s.run(self, &job.payload).await.map_err(|e| match e {
             ChatJobError::Retry { message, after } => JobFailure::Retry { message, after },
@@ -633,15 +768,29 @@ impl Engine {
         let Some((row, records)) = self.store.get_decision(id).await? else {
             return Err(EngineError::NotFound(id.to_string()));
         };
-        let events = records.iter().map(from_record).collect::<Result<Vec<_>, _>>()?;
-        let decision = Decision::replay(id, &events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let events = records
+            .iter()
+            .map(from_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        let decision =
+            Decision::replay(id, &events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let matrix = self.matrix_for(&row.matrix_hash).await?;
-        Ok(Loaded { row, events, decision, matrix })
+        Ok(Loaded {
+            row,
+            events,
+            decision,
+            matrix,
+        })
     }
 
     /// Applies a command to a decision: decide, write, run effects. Retries
     /// on a lost race (another writer appended first) by re-reading.
-    pub async fn apply(self: &Arc<Self>, id: DecisionId, cmd: impl Fn(&Loaded) -> Command, extra: TransitionWrites) -> Result<(Loaded, bool), EngineError> {
+    pub async fn apply(
+        self: &Arc<Self>,
+        id: DecisionId,
+        cmd: impl Fn(&Loaded) -> Command,
+        extra: TransitionWrites,
+    ) -> Result<(Loaded, bool), EngineError> {
         for _ in 0..8 {
             let mut l = self.load(id).await?;
             let rule = l.row.rule.as_deref().and_then(|n| l.matrix.rule(n));
@@ -651,22 +800,37 @@ impl Engine {
                 return Ok((l, false));
             }
             let expected = l.decision.next_seq;
-            let events = l.decision.record(&outcome, now).map_err(EngineError::Refused)?;
+            let events = l
+                .decision
+                .record(&outcome, now)
+                .map_err(EngineError::Refused)?;
             let records: Vec<EventRecord> = events.iter().map(to_record).collect();
             let (mut writes, payloads) = self.writes_for(id, &outcome.effects, &events, "", now);
             writes.saved_state = extra.saved_state.clone();
             writes.audit.extend(extra.audit.iter().cloned());
             match self
                 .store
-                .append_transition(id, expected, l.decision.state.as_str(), &records, &writes, now)
+                .append_transition(
+                    id,
+                    expected,
+                    l.decision.state.as_str(),
+                    &records,
+                    &writes,
+                    now,
+                )
                 .await
             {
                 Ok(job_ids) => {
                     let incident = IncidentId(l.row.incident_id);
-                    if events.iter().any(|e| matches!(e.kind, crate::domain::decision::EventKind::Contained { .. })) {
-                        self.store.stamp_incident(incident, IncidentStamp::Contained, now).await?;
+                    if events.iter().any(|e| {
+                        matches!(e.kind, crate::domain::decision::EventKind::Contained { .. })
+                    }) {
+                        self.store
+                            .stamp_incident(incident, IncidentStamp::Contained, now)
+                            .await?;
                     }
-                    self.after_transition(id, incident, &outcome.effects, job_ids, payloads).await;
+                    self.after_transition(id, incident, &outcome.effects, job_ids, payloads)
+                        .await;
                     l.events.extend(events);
                     return Ok((l, true));
                 }
@@ -682,7 +846,13 @@ impl Engine {
     /// the decision was created under and the identity the platform vouched
     /// for. A refusal is audited and its message names the rule and the
     /// roles that may act. Repeats are idempotent.
-    pub async fn act(self: &Arc<Self>, actor: &Actor, id: DecisionId, verb: Verb, reason: Option<String>) -> Result<ActResult, EngineError> {
+    pub async fn act(
+        self: &Arc<Self>,
+        actor: &Actor,
+        id: DecisionId,
+        verb: Verb,
+        reason: Option<String>,
+    ) -> Result<ActResult, EngineError> {
         let l = self.load(id).await?;
         let ctx: ActionContext = serde_json::from_str(&l.row.context)
             .map_err(|e| StoreError::Corrupt(format!("{id} context: {e}")))?;
@@ -706,11 +876,29 @@ impl Engine {
         match self.apply(id, cmd, TransitionWrites::default()).await {
             Ok((l, changed)) => {
                 if changed {
-                    self.store.stamp_incident(IncidentId(l.row.incident_id), IncidentStamp::Acknowledged, now).await?;
+                    self.store
+                        .stamp_incident(
+                            IncidentId(l.row.incident_id),
+                            IncidentStamp::Acknowledged,
+                            now,
+                        )
+                        .await?;
                 }
-                let quorum = l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)).map_or(0, |r| r.quorum);
-                let decision = Decision::replay(id, &l.events).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(ActResult { decision: id, changed, state: decision.state, approvals: decision.approvals.len(), quorum })
+                let quorum = l
+                    .row
+                    .rule
+                    .as_deref()
+                    .and_then(|n| l.matrix.rule(n))
+                    .map_or(0, |r| r.quorum);
+                let decision = Decision::replay(id, &l.events)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(ActResult {
+                    decision: id,
+                    changed,
+                    state: decision.state,
+                    approvals: decision.approvals.len(),
+                    quorum,
+                })
             }
             Err(EngineError::Refused(e)) => {
                 metrics::counter!("cordon_refusals_total", "verb" => verb.as_str()).increment(1);
@@ -740,17 +928,29 @@ impl Engine {
 
     /// Fires every due timer once. Returns how many fired.
     pub async fn run_due_timers(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let due = self.store.claim_timers(self.now(), self.cfg.job_lease, 100).await?;
+        let due = self
+            .store
+            .claim_timers(self.now(), self.cfg.job_lease, 100)
+            .await?;
         let n = due.len();
         for t in due {
             if let Some(kind) = timer_kind(&t.kind) {
-                match self.apply(t.decision_id, |_| Command::TimerFired(kind), TransitionWrites::default()).await {
+                match self
+                    .apply(
+                        t.decision_id,
+                        |_| Command::TimerFired(kind),
+                        TransitionWrites::default(),
+                    )
+                    .await
+                {
                     Ok(_) => {}
                     Err(EngineError::Refused(e)) => {
                         tracing::debug!(decision = %t.decision_id, error = %e, "stale timer ignored")
                     }
                     Err(EngineError::Store(e)) => return Err(e),
-                    Err(e) => tracing::warn!(decision = %t.decision_id, error = %e, "timer could not fire"),
+                    Err(e) => {
+                        tracing::warn!(decision = %t.decision_id, error = %e, "timer could not fire")
+                    }
                 }
             }
             self.store.timer_fired(t.id).await?;
@@ -767,7 +967,9 @@ impl Engine {
             }
             let now_ms = self.now().timestamp_millis();
             let wait = match self.store.next_timer_due().await {
-                Ok(Some(t)) => Duration::from_millis(u64::try_from((t - now_ms).max(1)).unwrap_or(1)),
+                Ok(Some(t)) => {
+                    Duration::from_millis(u64::try_from((t - now_ms).max(1)).unwrap_or(1))
+                }
                 _ => Duration::from_secs(5),
             }
             .min(Duration::from_secs(5));
@@ -789,7 +991,11 @@ impl Engine {
     // Execution
     // -----------------------------------------------------------------
 
-    fn exec_request(&self, l: &Loaded, inverse: bool) -> Result<(ActionKind, ExecRequest), JobFailure> {
+    fn exec_request(
+        &self,
+        l: &Loaded,
+        inverse: bool,
+    ) -> Result<(ActionKind, ExecRequest), JobFailure> {
         let forward: ActionKind = l.row.action.parse().map_err(JobFailure::Permanent)?;
         let action = if inverse {
             l.matrix
@@ -800,15 +1006,28 @@ impl Engine {
         };
         let kind = serde_json::from_value(serde_json::json!(l.row.target_kind))
             .map_err(|e| JobFailure::Permanent(format!("target kind: {e}")))?;
-        let attributes: BTreeMap<String, String> = serde_json::from_str(&l.row.attributes).unwrap_or_default();
-        let previous = l.row.saved_state.as_deref().and_then(|s| serde_json::from_str(s).ok());
-        let reason = l.row.rule.clone().map(|r| format!("rule {r}")).unwrap_or_default();
+        let attributes: BTreeMap<String, String> =
+            serde_json::from_str(&l.row.attributes).unwrap_or_default();
+        let previous = l
+            .row
+            .saved_state
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
+        let reason = l
+            .row
+            .rule
+            .clone()
+            .map(|r| format!("rule {r}"))
+            .unwrap_or_default();
         Ok((
             action.clone(),
             ExecRequest {
                 decision_id: l.decision.id,
                 action,
-                target: ActionTarget { kind, value: l.row.target_value.clone() },
+                target: ActionTarget {
+                    kind,
+                    value: l.row.target_value.clone(),
+                },
                 attributes,
                 previous,
                 reason,
@@ -817,38 +1036,68 @@ impl Engine {
     }
 
     async fn run_execute(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
-        let id = DecisionId(job.payload["decision_id"].as_i64().ok_or_else(|| JobFailure::Permanent("no decision_id".into()))?);
+        let id = DecisionId(
+            job.payload["decision_id"]
+                .as_i64()
+                .ok_or_else(|| JobFailure::Permanent("no decision_id".into()))?,
+        );
         let inverse = job.payload["inverse"].as_bool().unwrap_or(false);
         let l = self.load(id).await.map_err(JobFailure::from_engine)?;
         // Only run while the decision still wants it (a veto may have won).
-        let wanted = if inverse { l.decision.rolling_back } else { l.decision.state == DecisionState::Executing && l.decision.accepted_at.is_none() };
+        let wanted = if inverse {
+            l.decision.rolling_back
+        } else {
+            l.decision.state == DecisionState::Executing && l.decision.accepted_at.is_none()
+        };
         if !wanted {
             return Ok(());
         }
         let (action, req) = self.exec_request(&l, inverse)?;
         let Some(ex) = self.executors.for_action(&action, &req.attributes) else {
-            let msg = format!("no connector is configured for {action} (see config/connectors.toml [routes])");
+            let msg = format!(
+                "no connector is configured for {action} (see config/connectors.toml [routes])"
+            );
             self.fail(id, &msg, true, inverse).await?;
             return Err(JobFailure::Permanent(msg));
         };
         let started = std::time::Instant::now();
         let r = ex.execute(&req).await;
-        metrics::histogram!("cordon_connector_seconds", "connector" => ex.name().to_owned()).record(started.elapsed().as_secs_f64());
+        metrics::histogram!("cordon_connector_seconds", "connector" => ex.name().to_owned())
+            .record(started.elapsed().as_secs_f64());
         match r {
             Ok(out) => {
-                let extra = TransitionWrites { saved_state: if inverse { None } else { out.saved_state.clone() }, ..Default::default() };
+                let extra = TransitionWrites {
+                    saved_state: if inverse {
+                        None
+                    } else {
+                        out.saved_state.clone()
+                    },
+                    ..Default::default()
+                };
                 if inverse {
-                    self.apply(id, |_| Command::RollbackDone, extra).await.map_err(JobFailure::from_engine)?;
+                    self.apply(id, |_| Command::RollbackDone, extra)
+                        .await
+                        .map_err(JobFailure::from_engine)?;
                     return Ok(());
                 }
                 let vendor_ref = out.vendor_ref.clone();
-                self.apply(id, |_| Command::ExecutionAccepted { vendor_ref: vendor_ref.clone() }, extra)
+                self.apply(
+                    id,
+                    |_| Command::ExecutionAccepted {
+                        vendor_ref: vendor_ref.clone(),
+                    },
+                    extra,
+                )
+                .await
+                .map_err(JobFailure::from_engine)?;
+                if out.confirmed || out.dry_run || out.already {
+                    self.apply(
+                        id,
+                        |_| Command::ExecutionConfirmed,
+                        TransitionWrites::default(),
+                    )
                     .await
                     .map_err(JobFailure::from_engine)?;
-                if out.confirmed || out.dry_run || out.already {
-                    self.apply(id, |_| Command::ExecutionConfirmed, TransitionWrites::default())
-                        .await
-                        .map_err(JobFailure::from_engine)?;
                 } else {
                     let job = NewJob::new(
                         "confirm",
@@ -857,18 +1106,27 @@ impl Engine {
                     )
                     .dedup(format!("confirm:{}", id.0))
                     .max_attempts(60);
-                    self.store.enqueue(&job, self.now()).await.map_err(JobFailure::from_store)?;
+                    self.store
+                        .enqueue(&job, self.now())
+                        .await
+                        .map_err(JobFailure::from_store)?;
                     self.wake_jobs.notify_one();
                 }
                 Ok(())
             }
-            Err(ExecError::Retryable { message, retry_after }) => {
+            Err(ExecError::Retryable {
+                message,
+                retry_after,
+            }) => {
                 metrics::counter!("cordon_connector_errors_total", "connector" => ex.name().to_owned(), "class" => "retryable").increment(1);
                 if job.attempts >= job.max_attempts {
                     self.fail(id, &message, false, inverse).await?;
                     return Err(JobFailure::Permanent(message));
                 }
-                Err(JobFailure::Retry { message, after: retry_after })
+                Err(JobFailure::Retry {
+                    message,
+                    after: retry_after,
+                })
             }
             Err(ExecError::Permanent { message }) => {
                 metrics::counter!("cordon_connector_errors_total", "connector" => ex.name().to_owned(), "class" => "permanent").increment(1);
@@ -878,16 +1136,34 @@ impl Engine {
         }
     }
 
-    async fn fail(self: &Arc<Self>, id: DecisionId, error: &str, permanent: bool, inverse: bool) -> Result<(), JobFailure> {
+    async fn fail(
+        self: &Arc<Self>,
+        id: DecisionId,
+        error: &str,
+        permanent: bool,
+        inverse: bool,
+    ) -> Result<(), JobFailure> {
         let error = error.to_owned();
-        self.apply(id, |_| Command::ExecutionFailed { error: error.clone(), permanent, inverse }, TransitionWrites::default())
-            .await
-            .map_err(JobFailure::from_engine)?;
+        self.apply(
+            id,
+            |_| Command::ExecutionFailed {
+                error: error.clone(),
+                permanent,
+                inverse,
+            },
+            TransitionWrites::default(),
+        )
+        .await
+        .map_err(JobFailure::from_engine)?;
         Ok(())
     }
 
     async fn run_confirm(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
-        let id = DecisionId(job.payload["decision_id"].as_i64().ok_or_else(|| JobFailure::Permanent("no decision_id".into()))?);
+        let id = DecisionId(
+            job.payload["decision_id"]
+                .as_i64()
+                .ok_or_else(|| JobFailure::Permanent("no decision_id".into()))?,
+        );
         let l = self.load(id).await.map_err(JobFailure::from_engine)?;
         if l.decision.state != DecisionState::Executing {
             return Ok(());
@@ -902,17 +1178,30 @@ impl Engine {
         };
         match ex.confirm(&req, &out).await {
             Ok(Confirmation::Confirmed) => {
-                self.apply(id, |_| Command::ExecutionConfirmed, TransitionWrites::default())
-                    .await
-                    .map_err(JobFailure::from_engine)?;
+                self.apply(
+                    id,
+                    |_| Command::ExecutionConfirmed,
+                    TransitionWrites::default(),
+                )
+                .await
+                .map_err(JobFailure::from_engine)?;
                 Ok(())
             }
-            Ok(Confirmation::Pending) => Err(JobFailure::Retry { message: "not confirmed yet".into(), after: Some(self.cfg.confirm_interval) }),
+            Ok(Confirmation::Pending) => Err(JobFailure::Retry {
+                message: "not confirmed yet".into(),
+                after: Some(self.cfg.confirm_interval),
+            }),
             Ok(Confirmation::Failed(m)) => {
                 self.fail(id, &m, true, false).await?;
                 Err(JobFailure::Permanent(m))
             }
-            Err(ExecError::Retryable { message, retry_after }) => Err(JobFailure::Retry { message, after: retry_after }),
+            Err(ExecError::Retryable {
+                message,
+                retry_after,
+            }) => Err(JobFailure::Retry {
+                message,
+                after: retry_after,
+            }),
             Err(ExecError::Permanent { message }) => {
                 self.fail(id, &message, true, false).await?;
                 Err(JobFailure::Permanent(message))
@@ -922,7 +1211,10 @@ impl Engine {
 
     /// Starts the background loops.
     pub fn spawn_loops(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![tokio::spawn(Arc::clone(self).job_loop()), tokio::spawn(Arc::clone(self).timer_loop())]
+        vec![
+            tokio::spawn(Arc::clone(self).job_loop()),
+            tokio::spawn(Arc::clone(self).timer_loop()),
+        ]
     }
 }
 
@@ -945,18 +1237,27 @@ pub struct Loaded {
 /// How a job attempt ended, for the queue.
 #[derive(Debug)]
 pub enum JobFailure {
-    Retry { message: String, after: Option<Duration> },
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
     Permanent(String),
 }
 
 impl JobFailure {
     fn from_store(e: StoreError) -> JobFailure {
-        JobFailure::Retry { message: e.to_string(), after: None }
+        JobFailure::Retry {
+            message: e.to_string(),
+            after: None,
+        }
     }
     fn from_engine(e: EngineError) -> JobFailure {
         match e {
             EngineError::Store(s) => JobFailure::from_store(s),
-            EngineError::Contended => JobFailure::Retry { message: "contended".into(), after: None },
+            EngineError::Contended => JobFailure::Retry {
+                message: "contended".into(),
+                after: None,
+            },
             other => JobFailure::Permanent(other.to_string()),
         }
     }

@@ -69,7 +69,11 @@ impl std::fmt::Debug for TokenVerifier {
 impl TokenVerifier {
     /// Builds the verifier; `pem_files` are (path, contents) of RSA or EC
     /// public keys.
-    pub fn new(secret: Option<&str>, pem_files: &[(String, Vec<u8>)], issuers: &[String]) -> Result<TokenVerifier, String> {
+    pub fn new(
+        secret: Option<&str>,
+        pem_files: &[(String, Vec<u8>)],
+        issuers: &[String],
+    ) -> Result<TokenVerifier, String> {
         let mut public = Vec::new();
         for (path, pem) in pem_files {
             if let Ok(k) = DecodingKey::from_rsa_pem(pem) {
@@ -77,11 +81,21 @@ impl TokenVerifier {
             } else if let Ok(k) = DecodingKey::from_ec_pem(pem) {
                 public.push((Algorithm::ES256, k));
             } else {
-                return Err(format!("{path}: not an RSA or EC (P-256) public key in PEM form"));
+                return Err(format!(
+                    "{path}: not an RSA or EC (P-256) public key in PEM form"
+                ));
             }
         }
-        let issuers = if issuers.is_empty() { vec![DEFAULT_ISSUER.to_owned()] } else { issuers.to_vec() };
-        Ok(TokenVerifier { hs: secret.map(|s| DecodingKey::from_secret(s.as_bytes())), public, issuers })
+        let issuers = if issuers.is_empty() {
+            vec![DEFAULT_ISSUER.to_owned()]
+        } else {
+            issuers.to_vec()
+        };
+        Ok(TokenVerifier {
+            hs: secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
+            public,
+            issuers,
+        })
     }
 
     /// True when at least one key is configured; otherwise ingest is closed.
@@ -94,9 +108,12 @@ impl TokenVerifier {
         let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::unauthorized())?;
         let keys: Vec<&DecodingKey> = match header.alg {
             Algorithm::HS256 => self.hs.iter().collect(),
-            alg @ (Algorithm::RS256 | Algorithm::ES256) => {
-                self.public.iter().filter(|(a, _)| *a == alg).map(|(_, k)| k).collect()
-            }
+            alg @ (Algorithm::RS256 | Algorithm::ES256) => self
+                .public
+                .iter()
+                .filter(|(a, _)| *a == alg)
+                .map(|(_, k)| k)
+                .collect(),
             _ => vec![],
         };
         for key in keys {
@@ -123,12 +140,22 @@ impl TokenVerifier {
 
 /// Makes an HS256 token (for `cordon token issue` and tests).
 pub fn issue_hs256(secret: &str, claims: &Claims) -> Result<String, String> {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .map_err(|e| e.to_string())
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Claims for a new token valid from `now` for `ttl`.
-pub fn new_claims(source: &str, now: Timestamp, ttl: std::time::Duration, formats: Option<Vec<String>>, scope: Option<String>) -> Claims {
+pub fn new_claims(
+    source: &str,
+    now: Timestamp,
+    ttl: std::time::Duration,
+    formats: Option<Vec<String>>,
+    scope: Option<String>,
+) -> Claims {
     let iat = now.timestamp();
     Claims {
         sub: source.to_owned(),
@@ -146,7 +173,9 @@ pub fn new_claims(source: &str, now: Timestamp, ttl: std::time::Duration, format
 pub fn bearer(value: Option<&axum::http::HeaderValue>) -> Option<&str> {
     let v = value?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 #[cfg(test)]
@@ -162,7 +191,13 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_and_carries_its_source_and_formats() {
         let v = TokenVerifier::new(Some(SECRET), &[], &[]).expect("verifier");
-        let c = new_claims("wazuh-prod", now(), std::time::Duration::from_secs(3600), Some(vec!["wazuh".into()]), None);
+        let c = new_claims(
+            "wazuh-prod",
+            now(),
+            std::time::Duration::from_secs(3600),
+            Some(vec!["wazuh".into()]),
+            None,
+        );
         let t = issue_hs256(SECRET, &c).expect("token");
         let got = v.verify(&t, now()).expect("valid");
         assert_eq!(got.sub, "wazuh-prod");
@@ -173,16 +208,37 @@ mod tests {
     #[test]
     fn expired_wrongly_signed_or_foreign_audience_tokens_are_refused() {
         let v = TokenVerifier::new(Some(SECRET), &[], &[]).expect("verifier");
-        let old = new_claims("s", now() - chrono::Duration::days(2), std::time::Duration::from_secs(3600), None, None);
-        assert!(v.verify(&issue_hs256(SECRET, &old).expect("t"), now()).is_err());
+        let old = new_claims(
+            "s",
+            now() - chrono::Duration::days(2),
+            std::time::Duration::from_secs(3600),
+            None,
+            None,
+        );
+        assert!(
+            v.verify(&issue_hs256(SECRET, &old).expect("t"), now())
+                .is_err()
+        );
         let c = new_claims("s", now(), std::time::Duration::from_secs(3600), None, None);
-        assert!(v.verify(&issue_hs256("another-secret-another-secret-xx", &c).expect("t"), now()).is_err());
+        assert!(
+            v.verify(
+                &issue_hs256("another-secret-another-secret-xx", &c).expect("t"),
+                now()
+            )
+            .is_err()
+        );
         let mut aud = c.clone();
         aud.aud = "grafana".into();
-        assert!(v.verify(&issue_hs256(SECRET, &aud).expect("t"), now()).is_err());
+        assert!(
+            v.verify(&issue_hs256(SECRET, &aud).expect("t"), now())
+                .is_err()
+        );
         let mut iss = c;
         iss.iss = "evil".into();
-        assert!(v.verify(&issue_hs256(SECRET, &iss).expect("t"), now()).is_err());
+        assert!(
+            v.verify(&issue_hs256(SECRET, &iss).expect("t"), now())
+                .is_err()
+        );
     }
 
     #[test]
@@ -190,6 +246,9 @@ mod tests {
         let v = TokenVerifier::new(None, &[], &[]).expect("verifier");
         assert!(!v.is_configured());
         let c = new_claims("s", now(), std::time::Duration::from_secs(3600), None, None);
-        assert!(v.verify(&issue_hs256(SECRET, &c).expect("t"), now()).is_err());
+        assert!(
+            v.verify(&issue_hs256(SECRET, &c).expect("t"), now())
+                .is_err()
+        );
     }
 }

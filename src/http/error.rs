@@ -25,7 +25,14 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
-        ApiError { status, error: error.into(), field: None, hint: None, dead_letter_id: None, retry_after: None }
+        ApiError {
+            status,
+            error: error.into(),
+            field: None,
+            hint: None,
+            dead_letter_id: None,
+            retry_after: None,
+        }
     }
     pub fn field(mut self, f: impl Into<String>) -> ApiError {
         self.field = Some(f.into());
@@ -60,13 +67,21 @@ impl ApiError {
     }
     pub fn unavailable(cause: impl std::fmt::Display) -> ApiError {
         tracing::warn!(error = %cause, "service unavailable");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, retry later").retry_after(5)
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily unavailable, retry later",
+        )
+        .retry_after(5)
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
-        if e.is_unavailable() { ApiError::unavailable(e) } else { ApiError::internal(e) }
+        if e.is_unavailable() {
+            ApiError::unavailable(e)
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 

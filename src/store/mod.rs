@@ -19,6 +19,7 @@ mod alerts;
 mod audit;
 mod decisions;
 mod directory;
+mod history;
 mod jobs;
 mod misc;
 
@@ -26,6 +27,7 @@ pub use alerts::*;
 pub use audit::*;
 pub use decisions::*;
 pub use directory::*;
+pub use history::*;
 pub use jobs::*;
 pub use misc::*;
 
