@@ -1,2 +1,68 @@
+//! The HTTP edge (axum): alert ingest, the read API, health and metrics.
+//! Handlers are thin: authenticate, make one engine call, answer.
+
+pub mod alerts;
 pub mod auth;
 pub mod error;
+pub mod incidents;
+
+use crate::engine::Engine;
+use crate::engine::ingest::IngestQueue;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub ingest: IngestQueue,
+    pub verifier: Arc<auth::TokenVerifier>,
+    pub generic: Arc<crate::ingest::GenericMapping>,
+    pub body_limit: usize,
+    /// Set once migrations ran and the matrix loaded.
+    pub ready: Arc<AtomicBool>,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+/// All routes. Adapters (Slack, Discord, web console) merge their own routers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(alerts::router())
+        .merge(incidents::router())
+        .with_state(state)
+}
+
+/// Ready when migrations ran, the matrix loaded and the database answers.
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    if !s.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting");
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(2), s.engine.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    if let Ok(depths) = s.engine.store.queue_depths().await {
+        for (queue, status, n) in depths {
+            metrics::gauge!("cordon_jobs", "queue" => queue, "status" => status).set(n as f64);
+        }
+    }
+    if let Ok(n) = s.engine.store.pending_timers().await {
+        metrics::gauge!("cordon_timers_pending").set(n as f64);
+    }
+    metrics::gauge!("cordon_ingest_queue_depth").set(s.ingest.depth() as f64);
+    match &s.metrics {
+        Some(h) => (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics disabled").into_response(),
+    }
+}
