@@ -229,3 +229,23 @@ async fn dry_run_sends_nothing() {
     okta.healthcheck().await.unwrap();
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_hostile_user_name_from_an_alert_stays_inside_its_path_segment() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let r = request(
+        ActionKind::EnableUser,
+        ActionTarget::user("x/../../../api/v1/users/admin"),
+        &[],
+    );
+    connector(&server, false).execute(&r).await.unwrap();
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(
+        got[0].url.path(),
+        "/api/v1/users/x%2F..%2F..%2F..%2Fapi%2Fv1%2Fusers%2Fadmin/lifecycle/unsuspend"
+    );
+}
