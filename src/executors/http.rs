@@ -26,6 +26,9 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, ConfigError> 
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
+        // Vendor APIs do not redirect; following one would carry a bearer
+        // token (or SigV4-signed body) somewhere we did not configure.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("cordon/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConfigError::new(format!("cannot build HTTP client: {e}")))

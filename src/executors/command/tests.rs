@@ -125,3 +125,13 @@ async fn dry_run_runs_nothing() {
         .unwrap();
     assert!(out.dry_run);
 }
+
+#[tokio::test]
+async fn a_failing_program_reports_its_stderr() {
+    // `ls` of a missing path exits non-zero with a message on stderr.
+    let err = connector("ls", &["/nonexistent-cordon-path"], &[])
+        .execute(&block_req("x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nonexistent-cordon-path"), "{err}");
+}

@@ -140,6 +140,7 @@ impl Entra {
                 self.http
                     .post(&url)
                     .header("authorization", auth)
+                    // No body; hyper omits `Content-Length: 0` unless told.
                     .header("content-length", "0")
             })
             .await?;

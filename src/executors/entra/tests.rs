@@ -209,3 +209,18 @@ async fn dry_run_sends_nothing() {
     entra.healthcheck().await.unwrap();
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn revoke_sends_no_body_with_an_explicit_zero_length() {
+    let server = MockServer::start().await;
+    token_mock(&server, "g-tok", 1).await;
+    revoke_mock(&server, revoked(), 1).await;
+    connector(&server, false)
+        .execute(&req(ActionKind::RevokeSessions))
+        .await
+        .unwrap();
+    let got = server.received_requests().await.unwrap();
+    let revoke = got.last().unwrap();
+    assert_eq!(revoke.headers.get("content-length").unwrap(), "0");
+    assert!(revoke.body.is_empty());
+}

@@ -71,7 +71,10 @@ impl Okta {
             self.http
                 .request(method, format!("{}{path}", self.base))
                 .header("authorization", format!("SSWS {}", self.token.expose()))
-                .header("accept", "application/json"),
+                .header("accept", "application/json")
+                // Lifecycle calls have no body, and hyper omits
+                // `Content-Length: 0` unless told; some gateways answer 411.
+                .header("content-length", "0"),
         )
         .await
     }

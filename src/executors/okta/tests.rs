@@ -249,3 +249,20 @@ async fn a_hostile_user_name_from_an_alert_stays_inside_its_path_segment() {
         "/api/v1/users/x%2F..%2F..%2F..%2Fapi%2Fv1%2Fusers%2Fadmin/lifecycle/unsuspend"
     );
 }
+
+#[tokio::test]
+async fn lifecycle_calls_send_an_explicit_empty_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    connector(&server, false)
+        .execute(&req(ActionKind::EnableUser))
+        .await
+        .unwrap();
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got[0].headers.get("content-length").unwrap(), "0");
+    assert!(got[0].body.is_empty());
+}
