@@ -40,11 +40,17 @@ fn describe_xml(groups: &[&str], enis: usize) -> String {
         .iter()
         .map(|g| format!("<item><groupId>{g}</groupId><groupName>n-{g}</groupName></item>"))
         .collect();
+    // The primary ENI (eni-0) carries the instance's groups; others their own.
     let nics: String = (0..enis)
         .map(|i| {
+            let g = if i == 0 {
+                items.clone()
+            } else {
+                format!("<item><groupId>sg-eni{i}</groupId></item>")
+            };
             format!(
                 "<item><networkInterfaceId>eni-{i}</networkInterfaceId>\
-                 <groupSet><item><groupId>sg-eni</groupId></item></groupSet></item>"
+                 <subnetId>subnet-1</subnetId><groupSet>{g}</groupSet></item>"
             )
         })
         .collect();
@@ -156,9 +162,10 @@ async fn quarantine_saves_the_current_groups_and_swaps_in_the_quarantine_group_w
     assert!(!out.already && !out.confirmed);
     assert_eq!(
         out.saved_state,
-        Some(
-            serde_json::json!({"instance_id": "i-1", "region": "eu-west-1", "groups": ["sg-a", "sg-b"]})
-        )
+        Some(serde_json::json!({
+            "instance_id": "i-1", "region": "eu-west-1", "groups": ["sg-a", "sg-b"],
+            "interfaces": [{"id": "eni-0", "groups": ["sg-a", "sg-b"]}]
+        }))
     );
     let got = server.received_requests().await.unwrap();
     assert_eq!(got.len(), 2);
@@ -219,16 +226,84 @@ async fn release_without_saved_groups_is_permanent_and_sends_nothing() {
 }
 
 #[tokio::test]
-async fn an_instance_with_two_network_interfaces_is_refused() {
+async fn an_instance_with_two_network_interfaces_is_quarantined_per_interface_and_restored_the_same_way()
+ {
     let server = MockServer::start().await;
     describe_mock(&server, &["sg-a"], 2, 1).await;
     modify_mock(&server, "Action=ModifyInstanceAttribute", 0).await;
-    let err = connector(&server, false)
+    for i in 0..2 {
+        modify_mock(
+            &server,
+            &format!(
+                "Action=ModifyNetworkInterfaceAttribute&Version=2016-11-15\
+                 &NetworkInterfaceId=eni-{i}&SecurityGroupId.1=sg-quarantine"
+            ),
+            1,
+        )
+        .await;
+    }
+    let out = connector(&server, false)
         .execute(&quarantine_req())
         .await
-        .unwrap_err();
-    assert!(!err.is_retryable());
-    assert!(err.to_string().contains("2 network interfaces"), "{err}");
+        .unwrap();
+    let saved = out.saved_state.unwrap();
+    assert_eq!(
+        saved["interfaces"],
+        serde_json::json!([
+            {"id": "eni-0", "groups": ["sg-a"]},
+            {"id": "eni-1", "groups": ["sg-eni1"]}
+        ])
+    );
+
+    // Release: both ENIs are quarantined now; each gets its own groups back.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=DescribeInstances"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            describe_xml(&["sg-quarantine"], 2).replace("sg-eni1", "sg-quarantine"),
+        ))
+        .mount(&server)
+        .await;
+    modify_mock(
+        &server,
+        "NetworkInterfaceId=eni-0&SecurityGroupId.1=sg-a",
+        1,
+    )
+    .await;
+    modify_mock(
+        &server,
+        "NetworkInterfaceId=eni-1&SecurityGroupId.1=sg-eni1",
+        1,
+    )
+    .await;
+    let mut req = quarantine_req();
+    req.action = ActionKind::ReleaseInstance;
+    req.previous = Some(saved);
+    let out = connector(&server, false).execute(&req).await.unwrap();
+    assert!(!out.already);
+}
+
+#[tokio::test]
+async fn a_partly_quarantined_multi_interface_instance_only_gets_the_missing_interface() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Action=DescribeInstances"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(describe_xml(&["sg-quarantine"], 2)),
+        )
+        .mount(&server)
+        .await;
+    modify_mock(&server, "NetworkInterfaceId=eni-0", 0).await;
+    modify_mock(
+        &server,
+        "NetworkInterfaceId=eni-1&SecurityGroupId.1=sg-quarantine",
+        1,
+    )
+    .await;
+    connector(&server, false)
+        .execute(&quarantine_req())
+        .await
+        .unwrap();
 }
 
 async fn modify_answer(status: u16, code: &str) -> ExecError {
