@@ -26,6 +26,9 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, ConfigError> 
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
+        // Vendor APIs do not redirect; following one would carry a bearer
+        // token (or SigV4-signed body) somewhere we did not configure.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("cordon/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ConfigError::new(format!("cannot build HTTP client: {e}")))
@@ -94,5 +97,35 @@ pub(crate) fn classify(vendor: &str, what: &str, reply: &Reply) -> ExecError {
         }
     } else {
         ExecError::Permanent { message }
+    }
+}
+
+/// Percent-encodes one URL path segment. Target values can come from alert
+/// payloads (attacker-influenced), so `../` or `?` in a user name must never
+/// steer the request to another API path.
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    // A segment of only dots would still be a relative path step.
+    if out.chars().all(|c| c == '.') {
+        out = out.replace('.', "%2E");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_segments_cannot_escape_their_place_in_the_url() {
+        assert_eq!(super::segment("jdoe@example.com"), "jdoe@example.com");
+        assert_eq!(super::segment("../admin?x=1"), "..%2Fadmin%3Fx%3D1");
+        assert_eq!(super::segment(".."), "%2E%2E");
+        assert_eq!(super::segment("a b/c"), "a%20b%2Fc");
     }
 }

@@ -9,9 +9,11 @@
 //!
 //! EC2 Query API: form POST `Action=…&Version=2016-11-15`, XML answer, signed
 //! with SigV4 ([`sigv4`], hand-written and pinned to the AWS test vector).
-//! Instances with more than one network interface are refused (the swap would
-//! only cover the primary ENI; per-ENI `ModifyNetworkInterfaceAttribute` is
-//! not implemented). EC2 has no field for the decision id in these calls.
+//! `ModifyInstanceAttribute` only covers the primary network interface, so an
+//! instance with several ENIs is quarantined per ENI with
+//! `ModifyNetworkInterfaceAttribute` (vendor-apis.md §6.1), and the saved
+//! state keeps the groups of every ENI. EC2 has no field for the decision id
+//! in these calls.
 
 pub mod sigv4;
 mod xml;
@@ -77,8 +79,52 @@ pub struct AwsEc2 {
 
 /// What `DescribeInstances` told us about one instance.
 struct InstanceState {
+    /// The instance-level group set (that of the primary ENI).
     groups: Vec<String>,
-    interfaces: usize,
+    /// Every ENI with its own group set, in document order.
+    interfaces: Vec<(String, Vec<String>)>,
+}
+
+/// The group sets an action should leave behind.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// One set for the instance (single ENI): `ModifyInstanceAttribute`.
+    Instance(Vec<String>),
+    /// One set per ENI: `ModifyNetworkInterfaceAttribute` each.
+    PerInterface(Vec<(String, Vec<String>)>),
+}
+
+impl Plan {
+    fn satisfied_by(&self, state: &InstanceState) -> bool {
+        match self {
+            Plan::Instance(g) => same_set(&state.groups, g),
+            Plan::PerInterface(list) => list.iter().all(|(eni, g)| {
+                state
+                    .interfaces
+                    .iter()
+                    .any(|(id, have)| id == eni && same_set(have, g))
+            }),
+        }
+    }
+}
+
+/// Groups ENIs with their group ids. EC2 writes `networkInterfaceId` before
+/// the interface's `groupSet` (fixed schema order), so document order is
+/// enough to attribute each group to its interface.
+fn interfaces(leaves: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    const ENI: &str = "instancesSet/item/networkInterfaceSet/item/networkInterfaceId";
+    const GROUP: &str = "instancesSet/item/networkInterfaceSet/item/groupSet/item/groupId";
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (p, v) in leaves {
+        if p.ends_with(ENI) {
+            out.push((v.clone(), Vec::new()));
+        } else if p.ends_with(GROUP)
+            && let Some(last) = out.last_mut()
+        {
+            last.1.push(v.clone());
+        }
+    }
+    out
 }
 
 impl AwsEc2 {
@@ -222,11 +268,7 @@ impl AwsEc2 {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            interfaces: xml::values(
-                &leaves,
-                "instancesSet/item/networkInterfaceSet/item/networkInterfaceId",
-            )
-            .len(),
+            interfaces: interfaces(&leaves),
         })
     }
 
@@ -251,28 +293,96 @@ impl AwsEc2 {
         }
     }
 
-    /// The group set this action should leave the instance with.
-    fn wanted(&self, req: &ExecRequest) -> Result<Vec<String>, ExecError> {
-        if Self::forward(&req.action) == Some(true) {
-            return Ok(vec![self.quarantine_group(req).to_owned()]);
+    async fn modify_interface(
+        &self,
+        region: &str,
+        eni: &str,
+        groups: &[String],
+    ) -> Result<(), ExecError> {
+        let mut p = vec![("NetworkInterfaceId", eni.to_owned())];
+        let names: Vec<String> = (1..=groups.len())
+            .map(|i| format!("SecurityGroupId.{i}"))
+            .collect();
+        p.extend(names.iter().map(String::as_str).zip(groups.iter().cloned()));
+        let leaves = self
+            .call(region, &params("ModifyNetworkInterfaceAttribute", &p))
+            .await?;
+        if xml::values(&leaves, "return").first() == Some(&"true") {
+            Ok(())
+        } else {
+            Err(ExecError::permanent(format!(
+                "{NAME}: ModifyNetworkInterfaceAttribute on {eni} did not return true"
+            )))
         }
-        let groups: Vec<String> = req
-            .previous
-            .as_ref()
-            .and_then(|p| p["groups"].as_array())
+    }
+
+    /// The inverse needs saved groups; checked before any request is sent.
+    fn check_previous(&self, req: &ExecRequest) -> Result<(), ExecError> {
+        if Self::forward(&req.action) == Some(false) {
+            let saved = req.previous.as_ref();
+            let has = |k: &str| {
+                saved
+                    .and_then(|p| p[k].as_array())
+                    .is_some_and(|a| !a.is_empty())
+            };
+            if !has("groups") && !has("interfaces") {
+                return Err(ExecError::permanent(format!(
+                    "{NAME}: no saved security groups to restore (previous state missing)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// What this action should leave behind, given the current state.
+    fn plan(&self, req: &ExecRequest, state: &InstanceState) -> Result<Plan, ExecError> {
+        if Self::forward(&req.action) == Some(true) {
+            let q = vec![self.quarantine_group(req).to_owned()];
+            return Ok(if state.interfaces.len() > 1 {
+                Plan::PerInterface(
+                    state
+                        .interfaces
+                        .iter()
+                        .map(|(eni, _)| (eni.clone(), q.clone()))
+                        .collect(),
+                )
+            } else {
+                Plan::Instance(q)
+            });
+        }
+        self.check_previous(req)?;
+        let prev = req.previous.clone().unwrap_or_default();
+        let saved: Vec<(String, Vec<String>)> = prev["interfaces"]
+            .as_array()
             .map(|a| {
                 a.iter()
-                    .filter_map(|g| g.as_str().map(str::to_owned))
+                    .filter_map(|i| Some((i["id"].as_str()?.to_owned(), strings(&i["groups"]))))
+                    .filter(|(_, g)| !g.is_empty())
                     .collect()
             })
             .unwrap_or_default();
+        if saved.len() > 1 {
+            return Ok(Plan::PerInterface(saved));
+        }
+        let groups = strings(&prev["groups"]);
         if groups.is_empty() {
             return Err(ExecError::permanent(format!(
                 "{NAME}: no saved security groups to restore (previous state missing)"
             )));
         }
-        Ok(groups)
+        Ok(Plan::Instance(groups))
     }
+}
+
+/// A JSON array of strings as a Vec (non-strings dropped).
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn params(action: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
@@ -348,35 +458,53 @@ impl Executor for AwsEc2 {
                 req.action
             )));
         };
-        let wanted = self.wanted(req)?;
+        self.check_previous(req)?;
         if self.dry_run {
             return Ok(ExecOutcome::dry_run());
         }
         let region = self.region(req);
         let instance = req.vendor_id("ec2_instance_id");
         let state = self.describe(region, instance).await?;
-        if state.interfaces > 1 {
-            return Err(ExecError::permanent(format!(
-                "{NAME}: {instance} has {} network interfaces; only single-ENI instances are supported",
-                state.interfaces
-            )));
-        }
-        if same_set(&state.groups, &wanted) {
+        let plan = self.plan(req, &state)?;
+        if plan.satisfied_by(&state) {
             return Ok(ExecOutcome {
                 already: true,
                 confirmed: true,
                 ..ExecOutcome::default()
             });
         }
-        self.modify(region, instance, &wanted).await?;
+        match &plan {
+            Plan::Instance(groups) => self.modify(region, instance, groups).await?,
+            Plan::PerInterface(list) => {
+                for (eni, groups) in list {
+                    // Skip ENIs already done, so a retry after a partial
+                    // failure only touches what is left.
+                    let done = state
+                        .interfaces
+                        .iter()
+                        .any(|(id, have)| id == eni && same_set(have, groups));
+                    if !done {
+                        self.modify_interface(region, eni, groups).await?;
+                    }
+                }
+            }
+        }
+        let saved = forward.then(|| {
+            let interfaces: Vec<serde_json::Value> = state
+                .interfaces
+                .iter()
+                .map(|(id, g)| serde_json::json!({ "id": id, "groups": g }))
+                .collect();
+            serde_json::json!({
+                "instance_id": instance,
+                "region": region,
+                "groups": state.groups,
+                "interfaces": interfaces,
+            })
+        });
         Ok(ExecOutcome {
-            vendor_ref: None,
-            already: false,
-            saved_state: forward.then(|| {
-                serde_json::json!({ "instance_id": instance, "region": region, "groups": state.groups })
-            }),
-            confirmed: false,
-            dry_run: false,
+            saved_state: saved,
+            ..ExecOutcome::default()
         })
     }
 
@@ -388,11 +516,10 @@ impl Executor for AwsEc2 {
         if outcome.dry_run || self.dry_run || outcome.confirmed {
             return Ok(Confirmation::Confirmed);
         }
-        let wanted = self.wanted(req)?;
         let state = self
             .describe(self.region(req), req.vendor_id("ec2_instance_id"))
             .await?;
-        Ok(if same_set(&state.groups, &wanted) {
+        Ok(if self.plan(req, &state)?.satisfied_by(&state) {
             Confirmation::Confirmed
         } else {
             Confirmation::Pending

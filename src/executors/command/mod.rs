@@ -79,6 +79,20 @@ impl Command {
     }
 }
 
+/// Reads at most `max` bytes, then drains the rest so the child never blocks
+/// on a full pipe.
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    r: Option<&mut R>,
+    max: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if let Some(r) = r {
+        (&mut *r).take(max as u64).read_to_end(&mut buf).await?;
+        tokio::io::copy(r, &mut tokio::io::sink()).await?;
+    }
+    Ok(buf)
+}
+
 #[async_trait::async_trait]
 impl Executor for Command {
     fn name(&self) -> &str {
@@ -98,7 +112,7 @@ impl Executor for Command {
             .env("CORDON_DECISION_ID", req.decision_id.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(prev) = &req.previous {
             cmd.env("CORDON_PREVIOUS", prev.to_string());
@@ -108,19 +122,16 @@ impl Executor for Command {
         })?;
         let max = self.cfg.max_output;
         let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
         let run = async {
-            let mut buf = Vec::new();
-            if let Some(out) = stdout.as_mut() {
-                // Read at most `max` bytes, then drain the rest so the child
-                // never blocks on a full pipe.
-                let mut limited = out.take(max as u64);
-                limited.read_to_end(&mut buf).await?;
-                tokio::io::copy(out, &mut tokio::io::sink()).await?;
-            }
+            let (out, err) = tokio::join!(
+                read_capped(stdout.as_mut(), max),
+                read_capped(stderr.as_mut(), 512)
+            );
             let status = child.wait().await?;
-            Ok::<_, std::io::Error>((status, buf))
+            Ok::<_, std::io::Error>((status, out?, err?))
         };
-        let (status, buf) = match tokio::time::timeout(self.cfg.timeout, run).await {
+        let (status, buf, errbuf) = match tokio::time::timeout(self.cfg.timeout, run).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 return Err(ExecError::retryable(format!("{NAME}: i/o error: {e}")));
@@ -132,6 +143,7 @@ impl Executor for Command {
                 )));
             }
         };
+        let stderr_text = String::from_utf8_lossy(&errbuf).trim().to_owned();
         let out = String::from_utf8_lossy(&buf).trim().to_owned();
         match status.code() {
             Some(0) => Ok(ExecOutcome {
@@ -147,11 +159,14 @@ impl Executor for Command {
                 confirmed: true,
                 ..ExecOutcome::default()
             }),
-            Some(code) if self.cfg.retryable_exit_codes.contains(&code) => Err(
-                ExecError::retryable(format!("{NAME}: {} exited with {code}", self.cfg.program)),
-            ),
+            Some(code) if self.cfg.retryable_exit_codes.contains(&code) => {
+                Err(ExecError::retryable(format!(
+                    "{NAME}: {} exited with {code}: {stderr_text}",
+                    self.cfg.program
+                )))
+            }
             Some(code) => Err(ExecError::permanent(format!(
-                "{NAME}: {} exited with {code}",
+                "{NAME}: {} exited with {code}: {stderr_text}",
                 self.cfg.program
             ))),
             None => Err(ExecError::retryable(format!(

@@ -242,3 +242,21 @@ async fn confirmation_polls_the_device_status_until_contained() {
         Confirmation::Confirmed
     );
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_with_the_token_and_is_permanent() {
+    let server = MockServer::start().await;
+    token_mock(&server, "tok", 1).await;
+    Mock::given(method("POST"))
+        .and(path("/devices/entities/devices-actions/v2"))
+        .respond_with(
+            ResponseTemplate::new(307).insert_header("Location", "http://127.0.0.1:9/steal"),
+        )
+        .mount(&server)
+        .await;
+    let err = connector(&server, false)
+        .execute(&contain_req())
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+}

@@ -198,7 +198,11 @@ impl Executor for Defender {
         if let Some(out) = Self::already(&self.recent_actions(machine).await?, type_) {
             return Ok(out);
         }
-        let url = format!("{}/api/machines/{machine}/{verb}", self.base);
+        let url = format!(
+            "{}/api/machines/{}/{verb}",
+            self.base,
+            http::segment(machine)
+        );
         // Body keys are case-sensitive (`Comment`, `IsolationType`).
         let body = if verb == "isolate" {
             serde_json::json!({ "Comment": req.comment(), "IsolationType": self.isolation_type })
@@ -254,7 +258,10 @@ impl Executor for Defender {
             )));
         };
         let reply = self
-            .get(&format!("{}/api/machineactions/{id}", self.base), &[])
+            .get(
+                &format!("{}/api/machineactions/{}", self.base, http::segment(id)),
+                &[],
+            )
             .await?;
         if !reply.status.is_success() {
             return Err(http::classify(NAME, "machine action read", &reply));

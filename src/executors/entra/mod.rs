@@ -114,7 +114,7 @@ impl Entra {
     }
 
     async fn set_enabled(&self, user: &str, enabled: bool) -> Result<(), ExecError> {
-        let url = format!("{}/users/{user}", self.base);
+        let url = format!("{}/users/{}", self.base, http::segment(user));
         let body = serde_json::json!({ "accountEnabled": enabled });
         let reply = self
             .tokens
@@ -129,13 +129,18 @@ impl Entra {
     }
 
     async fn revoke(&self, user: &str) -> Result<(), ExecError> {
-        let url = format!("{}/users/{user}/revokeSignInSessions", self.base);
+        let url = format!(
+            "{}/users/{}/revokeSignInSessions",
+            self.base,
+            http::segment(user)
+        );
         let reply = self
             .tokens
             .send(|auth| {
                 self.http
                     .post(&url)
                     .header("authorization", auth)
+                    // No body; hyper omits `Content-Length: 0` unless told.
                     .header("content-length", "0")
             })
             .await?;
@@ -202,7 +207,11 @@ impl Executor for Entra {
             ActionKind::EnableUser => true,
             _ => return Ok(Confirmation::Confirmed),
         };
-        let url = format!("{}/users/{}", self.base, req.vendor_id("entra_user_id"));
+        let url = format!(
+            "{}/users/{}",
+            self.base,
+            http::segment(req.vendor_id("entra_user_id"))
+        );
         let reply = self
             .tokens
             .send(|auth| {

@@ -71,7 +71,10 @@ impl Okta {
             self.http
                 .request(method, format!("{}{path}", self.base))
                 .header("authorization", format!("SSWS {}", self.token.expose()))
-                .header("accept", "application/json"),
+                .header("accept", "application/json")
+                // Lifecycle calls have no body, and hyper omits
+                // `Content-Length: 0` unless told; some gateways answer 411.
+                .header("content-length", "0"),
         )
         .await
     }
@@ -79,7 +82,10 @@ impl Okta {
     /// `status` of the user, and whether a transition is still in flight.
     async fn user_status(&self, user: &str) -> Result<(String, bool), ExecError> {
         let reply = self
-            .call(reqwest::Method::GET, &format!("/api/v1/users/{user}"))
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/users/{}", http::segment(user)),
+            )
             .await?;
         if !reply.status.is_success() {
             return Err(classify("user read", &reply));
@@ -98,7 +104,7 @@ impl Okta {
         let reply = self
             .call(
                 reqwest::Method::POST,
-                &format!("/api/v1/users/{user}/lifecycle/{verb}"),
+                &format!("/api/v1/users/{}/lifecycle/{verb}", http::segment(user)),
             )
             .await?;
         if reply.status.is_success() {
@@ -121,7 +127,10 @@ impl Okta {
         let reply = self
             .call(
                 reqwest::Method::DELETE,
-                &format!("/api/v1/users/{user}/sessions?oauthTokens=true"),
+                &format!(
+                    "/api/v1/users/{}/sessions?oauthTokens=true",
+                    http::segment(user)
+                ),
             )
             .await?;
         if reply.status.is_success() {

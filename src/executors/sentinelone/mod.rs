@@ -197,7 +197,8 @@ impl Executor for SentinelOne {
         let reply = http::send(
             NAME,
             self.http
-                .get(format!("{}{API}/system/status", self.base))
+                .get(format!("{}{API}/agents", self.base))
+                .query(&[("limit", "1")])
                 .header("authorization", self.auth()),
         )
         .await?;
