@@ -143,7 +143,9 @@ impl HttpSource {
         })
     }
 
-    /// Looks `key` (a host or a user) up, from the cache when fresh.
+    /// Looks `key` (a host or a user) up, from the cache when fresh. Keys
+    /// are lower-cased (host and user names are case-insensitive, and the
+    /// store keeps them lower case), in the URL and in the cache.
     pub async fn lookup(&self, key: &str) -> Result<Option<Found>, String> {
         let cache_key = key.trim().to_lowercase();
         if let Ok(c) = self.cache.lock()
@@ -157,7 +159,7 @@ impl HttpSource {
         };
         let url = self
             .url_template
-            .replace(placeholder, &percent_encode(key.trim()));
+            .replace(placeholder, &percent_encode(&cache_key));
         let resp = self
             .client
             .get(&url)

@@ -237,10 +237,15 @@ fn parse_records<T: Default>(
         }
         for row in rdr.records() {
             let row = row.map_err(|e| {
-                let line = e.position().map(|p| p.line() as usize).unwrap_or(1);
+                let line = e.position().map(|p| line_at(bytes, p.byte())).unwrap_or(1);
                 err(line, None, format!("unreadable CSV row: {e}"))
             })?;
-            let line = row.position().map(|p| p.line() as usize).unwrap_or(1);
+            // From the byte offset: the reader's own line count skips
+            // comment lines, and the example files start with comments.
+            let line = row
+                .position()
+                .map(|p| line_at(bytes, p.byte()))
+                .unwrap_or(1);
             let mut rec = T::default();
             for (h, cell) in headers.iter().zip(row.iter()) {
                 set(&mut rec, h, Cell::Text(cell)).map_err(|m| err(line, Some(h), m))?;
@@ -265,6 +270,26 @@ fn parse_records<T: Default>(
         records.push(rec);
     }
     Ok(records)
+}
+
+/// The 1-based line of the record starting at byte `offset`. The reader
+/// reports the offset before any comment lines it skipped, so those are
+/// stepped over here.
+fn line_at(bytes: &[u8], offset: u64) -> usize {
+    let mut pos = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let mut line = bytes[..pos].iter().filter(|b| **b == b'\n').count() + 1;
+    while bytes[pos..].starts_with(b"#") {
+        match bytes[pos..].iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                pos += i + 1;
+                line += 1;
+            }
+            None => break,
+        }
+    }
+    line
 }
 
 /// JSON by extension, else by the first non-blank byte.

@@ -74,6 +74,12 @@ pub struct Enrichment {
 }
 
 impl Enrichment {
+    /// The asset of one host of the alert (by hostname, short name or IP),
+    /// for the matrix when an action targets a host other than the first.
+    pub fn asset_for(&self, host: &str) -> Option<&Asset> {
+        self.assets.iter().find(|a| names_host(a, host))
+    }
+
     /// One fact by name, as the authority matrix's `evidence` lists and
     /// message templates name them: `asset.tier`, `asset.business_service`,
     /// `asset.owners`, `asset.<attribute>`, `identity.department`,
@@ -495,4 +501,65 @@ fn merge_identity(mut base: Identity, live: Identity) -> Identity {
     base.privileged = base.privileged || live.privileged;
     base.attributes.extend(live.attributes);
     base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_named_as_the_matrix_evidence_names_them() {
+        let asset = Asset {
+            hostname: "ws-0142".into(),
+            ips: vec!["10.20.1.42".into()],
+            tier: Some("workstation".into()),
+            owners: vec!["dave".into()],
+            attributes: BTreeMap::from([("crowdstrike_aid".into(), "aid0142".into())]),
+            ..Asset::default()
+        };
+        let en = Enrichment {
+            asset: Some(asset.clone()),
+            assets: vec![asset],
+            identity: Some(Identity {
+                username: "jdoe".into(),
+                department: Some("finance".into()),
+                ..Identity::default()
+            }),
+            intel_hits: vec![IntelHit {
+                indicator: "203.0.113.9".into(),
+                kind: IntelKind::Ip,
+                list: "bad-ips".into(),
+                entry: None,
+            }],
+            history: Some(History {
+                incidents_30d: 2,
+                last_incident_id: Some(7),
+            }),
+            partial: true,
+            sources: vec![],
+        };
+        let cases = [
+            ("asset.tier", Some("workstation")),
+            ("asset.owners", Some("dave")),
+            ("asset.business_service", None),
+            ("asset.crowdstrike_aid", Some("aid0142")),
+            ("asset.attributes.crowdstrike_aid", Some("aid0142")),
+            ("identity.department", Some("finance")),
+            ("identity.privileged", Some("false")),
+            ("intel_hits", Some("203.0.113.9 (bad-ips)")),
+            ("intel_hits.count", Some("1")),
+            ("history.incidents_30d", Some("2")),
+            ("history.last_incident_id", Some("7")),
+            ("partial", Some("true")),
+            ("nonsense", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(en.field(path).as_deref(), want, "{path}");
+        }
+        assert!(en.asset_for("10.20.1.42").is_some());
+        assert!(en.asset_for("WS-0142.corp.example").is_some());
+        assert!(en.asset_for("ws-9999").is_none());
+        let back: Enrichment = serde_json::from_value(serde_json::to_value(&en).unwrap()).unwrap();
+        assert_eq!(back, en);
+    }
 }
