@@ -24,17 +24,27 @@ pub struct App {
 
 /// Reads and parses the authority matrix; errors name file, line and key.
 pub fn load_matrix(path: &std::path::Path) -> anyhow::Result<(Matrix, String)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the authority matrix {}", path.display()))?;
-    let m = Matrix::parse(&path.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the authority matrix {}", path.display()))?;
+    let m =
+        Matrix::parse(&path.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((m, text))
 }
 
 /// Opens the store named by the config and applies migrations.
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    let opts = StoreOptions { max_connections: cfg.database.max_connections, acquire_timeout: cfg.database.acquire_timeout };
+    let opts = StoreOptions {
+        max_connections: cfg.database.max_connections,
+        acquire_timeout: cfg.database.acquire_timeout,
+    };
     let store = Store::connect(&cfg.database_url, &opts)
         .await
-        .with_context(|| format!("opening the database {}", crate::store::redact_url(&cfg.database_url)))?;
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                crate::store::redact_url(&cfg.database_url)
+            )
+        })?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -44,9 +54,10 @@ pub fn load_connectors(cfg: &Config) -> anyhow::Result<crate::executors::Registr
     let env = |k: &str| std::env::var(k).ok();
     match std::fs::read_to_string(&cfg.connectors) {
         Ok(text) => {
-            let c: crate::executors::ConnectorsConfig =
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", cfg.connectors.display()))?;
-            crate::executors::Registry::from_config(&c, &env).map_err(|e| anyhow::anyhow!("{}: {e}", cfg.connectors.display()))
+            let c: crate::executors::ConnectorsConfig = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.connectors.display()))?;
+            crate::executors::Registry::from_config(&c, &env)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.connectors.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!(path = %cfg.connectors.display(), "no connectors file: no action can be executed");
@@ -56,9 +67,21 @@ pub fn load_connectors(cfg: &Config) -> anyhow::Result<crate::executors::Registr
     }
 }
 
-pub fn load_playbooks(cfg: &Config) -> anyhow::Result<crate::playbooks::Playbooks> {
+pub fn load_playbooks(
+    cfg: &Config,
+    custom_actions: &[crate::domain::ActionKind],
+) -> anyhow::Result<crate::playbooks::Playbooks> {
     match std::fs::read_to_string(&cfg.playbooks) {
-        Ok(text) => crate::playbooks::Playbooks::parse(&cfg.playbooks.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}")),
+        Ok(text) => {
+            // Playbooks may propose the custom actions the matrix declares.
+            let custom: Vec<crate::domain::ActionKind> = custom_actions.to_vec();
+            crate::playbooks::Playbooks::parse_with_custom(
+                &cfg.playbooks.display().to_string(),
+                &text,
+                &custom,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!(path = %cfg.playbooks.display(), "no playbooks file: alerts will propose no action");
             crate::playbooks::Playbooks::parse("(none)", "").map_err(|e| anyhow::anyhow!("{e}"))
@@ -70,12 +93,24 @@ pub fn load_playbooks(cfg: &Config) -> anyhow::Result<crate::playbooks::Playbook
 impl App {
     /// Builds everything from the config. Binds the listener (port 0 picks a
     /// free port, for tests).
-    pub async fn build(config: Config, clock: Arc<dyn Clock>, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> anyhow::Result<App> {
+    pub async fn build(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> anyhow::Result<App> {
         let (matrix, matrix_text) = load_matrix(&config.matrix)?;
         let store = open_store(&config).await?;
-        let enrich_cfg: crate::enrich::EnrichConfig = config.section("enrich").map_err(|e| anyhow::anyhow!("{e}"))?;
-        let enricher = crate::enrich::Enricher::new(&enrich_cfg).map_err(|e| anyhow::anyhow!("[enrich] {}", e.0))?;
-        let playbooks = load_playbooks(&config)?;
+        let enrich_cfg: crate::enrich::EnrichConfig = config
+            .section("enrich")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let enricher = crate::enrich::Enricher::new(&enrich_cfg)
+            .map_err(|e| anyhow::anyhow!("[enrich] {}", e.0))?;
+        let custom: Vec<crate::domain::ActionKind> = matrix
+            .custom_actions
+            .keys()
+            .map(|k| crate::domain::ActionKind::Custom(k.clone()))
+            .collect();
+        let playbooks = load_playbooks(&config, &custom)?;
         let registry = load_connectors(&config)?;
         let worker_id = format!("{}-{}", hostname(), std::process::id());
         let engine = Arc::new(Engine::new(
@@ -88,17 +123,26 @@ impl App {
             config.engine.clone(),
             worker_id.clone(),
         ));
-        engine.save_matrix(&config.matrix.display().to_string(), &matrix_text).await?;
+        engine
+            .save_matrix(&config.matrix.display().to_string(), &matrix_text)
+            .await?;
 
         let e2 = Arc::clone(&engine);
-        let on_commit: Arc<dyn Fn(Vec<crate::engine::ingest::Committed>) + Send + Sync> = Arc::new(move |rows| {
-            let ids: Vec<Option<i64>> = rows.iter().map(|(_, j)| *j).collect();
-            let payloads = rows.iter().map(|(a, _)| serde_json::json!({ "alert_id": a.alert_id.0 })).collect();
-            e2.run_claimed(ids, "pipeline", payloads);
-        });
+        let on_commit: Arc<dyn Fn(Vec<crate::engine::ingest::Committed>) + Send + Sync> =
+            Arc::new(move |rows| {
+                let ids: Vec<Option<i64>> = rows.iter().map(|(_, j)| *j).collect();
+                let payloads = rows
+                    .iter()
+                    .map(|(a, _)| serde_json::json!({ "alert_id": a.alert_id.0 }))
+                    .collect();
+                e2.run_claimed(ids, "pipeline", payloads);
+            });
         let ingest = IngestQueue::start(
             store,
-            IngestWindows { dedup: config.ingest.dedup_window, correlation: config.ingest.correlation_window },
+            IngestWindows {
+                dedup: config.ingest.dedup_window,
+                correlation: config.ingest.correlation_window,
+            },
             config.ingest.queue_capacity,
             config.ingest.max_batch,
             worker_id,
@@ -108,17 +152,28 @@ impl App {
 
         let mut pems = Vec::new();
         for p in &config.ingest.public_keys {
-            pems.push((p.display().to_string(), std::fs::read(p).with_context(|| format!("reading public key {}", p.display()))?));
+            pems.push((
+                p.display().to_string(),
+                std::fs::read(p).with_context(|| format!("reading public key {}", p.display()))?,
+            ));
         }
-        let secret = config.secrets.ingest_jwt_secret.as_ref().map(|s| s.expose().to_owned());
-        let verifier = TokenVerifier::new(secret.as_deref(), &pems, &config.ingest.issuers).map_err(|e| anyhow::anyhow!(e))?;
+        let secret = config
+            .secrets
+            .ingest_jwt_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned());
+        let verifier = TokenVerifier::new(secret.as_deref(), &pems, &config.ingest.issuers)
+            .map_err(|e| anyhow::anyhow!(e))?;
         if !verifier.is_configured() {
             tracing::warn!(
                 "no ingest key configured (CORDON_INGEST_JWT_SECRET or ingest.public_keys): every alert will be refused with 401"
             );
         }
         let generic: crate::ingest::GenericMapping = match &config.ingest.generic {
-            Some(v) => v.clone().try_into().map_err(|e| anyhow::anyhow!("[ingest.generic] {e}"))?,
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e| anyhow::anyhow!("[ingest.generic] {e}"))?,
             None => crate::ingest::GenericMapping::default(),
         };
         let state = AppState {
@@ -130,11 +185,23 @@ impl App {
             ready: Arc::new(AtomicBool::new(true)),
             metrics,
         };
-        let router = crate::http::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+        let router =
+            crate::http::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
-            .with_context(|| format!("binding {} (set CORDON_LISTEN to another address)", config.listen))?;
-        Ok(App { engine, state, router, listener, config })
+            .with_context(|| {
+                format!(
+                    "binding {} (set CORDON_LISTEN to another address)",
+                    config.listen
+                )
+            })?;
+        Ok(App {
+            engine,
+            state,
+            router,
+            listener,
+            config,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -142,10 +209,15 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then stops the loops.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let loops = self.engine.spawn_loops();
         let engine = Arc::clone(&self.engine);
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         engine.shutdown.cancel();
         for l in loops {
             let _ = l.await;
@@ -158,7 +230,11 @@ impl App {
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "cordon".into())
 }

@@ -524,11 +524,7 @@ impl Engine {
         let mut attrs = BTreeMap::new();
         match target.kind {
             TargetKind::Host | TargetKind::CloudResource => {
-                let asset = match enrichment
-                    .assets
-                    .iter()
-                    .find(|a| a.hostname.eq_ignore_ascii_case(&target.value))
-                {
+                let asset = match enrichment.asset_for(&target.value) {
                     Some(a) => Some(a.clone()),
                     None => self.store.find_asset(&target.value).await?,
                 };

@@ -36,35 +36,62 @@ fn authenticate(s: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     let token = bearer(headers.get(header::AUTHORIZATION)).ok_or_else(ApiError::unauthorized)?;
     let claims = s.verifier.verify(token, s.engine.now())?;
     if !claims.has_scope("ingest") {
-        return Err(ApiError::forbidden("this token may not send alerts (scope ingest missing)"));
+        return Err(ApiError::forbidden(
+            "this token may not send alerts (scope ingest missing)",
+        ));
     }
     Ok(claims)
 }
 
-async fn ingest(State(s): State<AppState>, Path(format): Path<String>, headers: HeaderMap, body: Body) -> Result<impl IntoResponse, ApiError> {
+async fn ingest(
+    State(s): State<AppState>,
+    Path(format): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
     let claims = authenticate(&s, &headers)?;
     let format: Format = match format.parse() {
         Ok(f) => f,
         Err(e) => {
             let e: IngestError = e;
-            return Err(ApiError::new(StatusCode::NOT_FOUND, e.problem).field("format").hint(e.hint));
+            return Err(ApiError::new(StatusCode::NOT_FOUND, e.problem)
+                .field("format")
+                .hint(e.hint));
         }
     };
     handle(s, claims, Some(format), headers, body).await
 }
 
-async fn detect_and_ingest(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Result<impl IntoResponse, ApiError> {
+async fn detect_and_ingest(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
     let claims = authenticate(&s, &headers)?;
     handle(s, claims, None, headers, body).await
 }
 
-async fn handle(s: AppState, claims: Claims, format: Option<Format>, headers: HeaderMap, body: Body) -> Result<impl IntoResponse, ApiError> {
+async fn handle(
+    s: AppState,
+    claims: Claims,
+    format: Option<Format>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
     let now = s.engine.now();
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if let Some(f) = format
         && !claims.may_send(f.as_str())
     {
-        return Err(ApiError::forbidden(format!("source `{}` may not send format `{}`", claims.sub, f.as_str())).field("format"));
+        return Err(ApiError::forbidden(format!(
+            "source `{}` may not send format `{}`",
+            claims.sub,
+            f.as_str()
+        ))
+        .field("format"));
     }
     // Read the body up to the limit; beyond it keep the first part as a
     // dead letter (marked truncated) and answer 413.
@@ -76,12 +103,23 @@ async fn handle(s: AppState, claims: Claims, format: Option<Format>, headers: He
             let dl = s
                 .engine
                 .store
-                .add_dead_letter(now, Some(&claims.sub), format.map(|f| f.as_str()), ctype.as_deref(), &format!("body larger than {limit} bytes (not kept)"), Some("body"), b"")
+                .add_dead_letter(
+                    now,
+                    Some(&claims.sub),
+                    format.map(|f| f.as_str()),
+                    ctype.as_deref(),
+                    &format!("body larger than {limit} bytes (not kept)"),
+                    Some("body"),
+                    b"",
+                )
                 .await
                 .ok();
-            let mut e = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {limit} bytes"))
-                .field("body")
-                .hint("split the batch into smaller requests");
+            let mut e = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {limit} bytes"),
+            )
+            .field("body")
+            .hint("split the batch into smaller requests");
             e.dead_letter_id = dl;
             return Err(e);
         }
@@ -93,17 +131,37 @@ async fn handle(s: AppState, claims: Claims, format: Option<Format>, headers: He
         let bytes = bytes.clone();
         async move {
             store
-                .add_dead_letter(now, Some(&sub), format.map(|f| f.as_str()), ctype.as_deref(), &reason, Some(&field), &bytes)
+                .add_dead_letter(
+                    now,
+                    Some(&sub),
+                    format.map(|f| f.as_str()),
+                    ctype.as_deref(),
+                    &reason,
+                    Some(&field),
+                    &bytes,
+                )
                 .await
                 .ok()
         }
     };
     let json_type = ctype.as_deref().is_some_and(|c| {
-        let c = c.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        c == "application/json" || c == "application/x-ndjson" || c.ends_with("+json") || c == "application/jsonl"
+        let c = c
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        c == "application/json"
+            || c == "application/x-ndjson"
+            || c.ends_with("+json")
+            || c == "application/jsonl"
     });
     if !json_type {
-        let dl = dead(format!("unsupported content type {ctype:?}"), "content-type".into()).await;
+        let dl = dead(
+            format!("unsupported content type {ctype:?}"),
+            "content-type".into(),
+        )
+        .await;
         let mut e = ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "alerts must be JSON")
             .field("content-type")
             .hint("send Content-Type: application/json (or application/x-ndjson)");
@@ -114,7 +172,14 @@ async fn handle(s: AppState, claims: Claims, format: Option<Format>, headers: He
         Some(f) => f,
         None => match crate::ingest::detect(&bytes) {
             Ok(f) if claims.may_send(f.as_str()) => f,
-            Ok(f) => return Err(ApiError::forbidden(format!("source `{}` may not send format `{}`", claims.sub, f.as_str())).field("format")),
+            Ok(f) => {
+                return Err(ApiError::forbidden(format!(
+                    "source `{}` may not send format `{}`",
+                    claims.sub,
+                    f.as_str()
+                ))
+                .field("format"));
+            }
             Err(e) => {
                 let reason = format!("{}: {}", e.field, e.problem);
                 let field = e.field.clone();
@@ -125,7 +190,9 @@ async fn handle(s: AppState, claims: Claims, format: Option<Format>, headers: He
     let alerts = match crate::ingest::parse(format, &bytes, &s.generic) {
         Ok(a) if a.is_empty() => {
             let dl = dead("no alert in the body".into(), "body".into()).await;
-            let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "the body holds no alert").field("body").hint("send at least one alert record");
+            let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "the body holds no alert")
+                .field("body")
+                .hint("send at least one alert record");
             e.dead_letter_id = dl;
             return Err(e);
         }
@@ -139,24 +206,51 @@ async fn handle(s: AppState, claims: Claims, format: Option<Format>, headers: He
     metrics::counter!("cordon_alerts_received_total", "format" => format.as_str(), "source" => claims.sub.clone()).increment(alerts.len() as u64);
     let incoming: Vec<IncomingAlert> = alerts
         .into_iter()
-        .map(|a| IncomingAlert { alert: a, sender: claims.sub.clone(), received_at: now, drill: false })
+        .map(|a| IncomingAlert {
+            alert: a,
+            sender: claims.sub.clone(),
+            received_at: now,
+            drill: false,
+        })
         .collect();
     match s.ingest.submit(incoming).await {
         Ok(rows) => {
             let alerts: Vec<_> = rows.into_iter().map(|(a, _)| a).collect();
-            Ok((StatusCode::ACCEPTED, axum::Json(Accepted { accepted: alerts.len(), alerts })))
+            Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(Accepted {
+                    accepted: alerts.len(),
+                    alerts,
+                }),
+            ))
         }
         Err(IngestRejected::QueueFull) => {
-            metrics::counter!("cordon_ingest_rejected_total", "reason" => "queue_full").increment(1);
-            Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ingest queue is full").hint("retry after the delay in Retry-After").retry_after(1))
+            metrics::counter!("cordon_ingest_rejected_total", "reason" => "queue_full")
+                .increment(1);
+            Err(
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ingest queue is full")
+                    .hint("retry after the delay in Retry-After")
+                    .retry_after(1),
+            )
         }
         Err(IngestRejected::TooLarge(n)) => {
-            let dl = dead(format!("{n} alerts in one request exceed the ingest queue"), "body".into()).await;
-            let mut e = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{n} alerts in one request is more than the ingest queue holds")).field("body").hint("split the batch");
+            let dl = dead(
+                format!("{n} alerts in one request exceed the ingest queue"),
+                "body".into(),
+            )
+            .await;
+            let mut e = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{n} alerts in one request is more than the ingest queue holds"),
+            )
+            .field("body")
+            .hint("split the batch");
             e.dead_letter_id = dl;
             Err(e)
         }
-        Err(IngestRejected::ShuttingDown) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down").retry_after(5)),
+        Err(IngestRejected::ShuttingDown) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down").retry_after(5))
+        }
         Err(IngestRejected::Store(e)) => {
             metrics::counter!("cordon_ingest_rejected_total", "reason" => "store").increment(1);
             Err(ApiError::unavailable(e))
@@ -164,8 +258,15 @@ async fn handle(s: AppState, claims: Claims, format: Option<Format>, headers: He
     }
 }
 
-async fn parse_error(e: IngestError, dead: impl std::future::Future<Output = Option<i64>>) -> ApiError {
-    let status = if e.field == "body" { StatusCode::BAD_REQUEST } else { StatusCode::UNPROCESSABLE_ENTITY };
+async fn parse_error(
+    e: IngestError,
+    dead: impl std::future::Future<Output = Option<i64>>,
+) -> ApiError {
+    let status = if e.field == "body" {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let mut err = ApiError::new(status, e.problem).field(e.field).hint(e.hint);
     err.dead_letter_id = dead.await;
     err

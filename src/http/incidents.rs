@@ -23,7 +23,9 @@ fn reader(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = bearer(headers.get(header::AUTHORIZATION)).ok_or_else(ApiError::unauthorized)?;
     let c = s.verifier.verify(token, s.engine.now())?;
     if !c.has_scope("read") {
-        return Err(ApiError::forbidden("this token may not read incidents (scope read missing)"));
+        return Err(ApiError::forbidden(
+            "this token may not read incidents (scope read missing)",
+        ));
     }
     Ok(())
 }
@@ -39,28 +41,40 @@ struct ListQuery {
     drills: Option<bool>,
 }
 
-async fn list(State(s): State<AppState>, headers: HeaderMap, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+async fn list(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     reader(&s, &headers)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
     if let Some(st) = &q.status
         && !["open", "contained", "resolved"].contains(&st.as_str())
     {
-        return Err(ApiError::bad_request("status", format!("`{st}` is not a status")).hint("use open, contained or resolved"));
+        return Err(
+            ApiError::bad_request("status", format!("`{st}` is not a status"))
+                .hint("use open, contained or resolved"),
+        );
     }
     let since = match &q.since {
         None => None,
         Some(v) => Some(match chrono::DateTime::parse_from_rfc3339(v) {
             Ok(t) => t.with_timezone(&chrono::Utc),
             Err(_) => {
-                let d = crate::domain::time::parse_duration(v)
-                    .map_err(|e| ApiError::bad_request("since", e).hint("an RFC 3339 time or a duration like 24h"))?;
+                let d = crate::domain::time::parse_duration(v).map_err(|e| {
+                    ApiError::bad_request("since", e)
+                        .hint("an RFC 3339 time or a duration like 24h")
+                })?;
                 s.engine.now() - chrono::Duration::from_std(d).unwrap_or_default()
             }
         }),
     };
     let min_severity = match &q.severity {
         None => None,
-        Some(v) => Some(v.parse::<Severity>().map_err(|e| ApiError::bad_request("severity", e))?),
+        Some(v) => Some(
+            v.parse::<Severity>()
+                .map_err(|e| ApiError::bad_request("severity", e))?,
+        ),
     };
     let rows = s
         .engine
@@ -88,16 +102,32 @@ pub struct DecisionView {
 }
 
 /// Everything about one incident.
-pub async fn incident_view(s: &crate::engine::Engine, id: IncidentId) -> Result<Option<serde_json::Value>, ApiError> {
-    let Some(inc) = s.store.get_incident(id).await? else { return Ok(None) };
+pub async fn incident_view(
+    s: &crate::engine::Engine,
+    id: IncidentId,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let Some(inc) = s.store.get_incident(id).await? else {
+        return Ok(None);
+    };
     let alerts = s.store.alerts_of_incident(id).await?;
     let mut decisions = Vec::new();
     for d in s.store.decisions_of_incident(id).await? {
         let l = s.load(DecisionId(d.id)).await.map_err(ApiError::internal)?;
         let alert = alerts.iter().find(|a| Some(a.id) == d.alert_id);
-        let clock = crate::domain::clock::ClockFigures::compute(alert.map(|a| a.detected_at), alert.map_or(d.created_at, |a| a.received_at), None, &l.events);
+        let clock = crate::domain::clock::ClockFigures::compute(
+            alert.map(|a| a.detected_at),
+            alert.map_or(d.created_at, |a| a.received_at),
+            None,
+            &l.events,
+        );
         let folded = Decision::replay(DecisionId(d.id), &l.events).map_err(ApiError::internal)?;
-        decisions.push(DecisionView { row: d, approvals: folded.approvals.len(), deadline: folded.deadline, events: l.events, clock });
+        decisions.push(DecisionView {
+            row: d,
+            approvals: folded.approvals.len(),
+            deadline: folded.deadline,
+            events: l.events,
+            clock,
+        });
     }
     let alerts: Vec<serde_json::Value> = alerts
         .iter()
@@ -111,12 +141,20 @@ pub async fn incident_view(s: &crate::engine::Engine, id: IncidentId) -> Result<
             v
         })
         .collect();
-    Ok(Some(serde_json::json!({ "incident": inc, "alerts": alerts, "decisions": decisions })))
+    Ok(Some(
+        serde_json::json!({ "incident": inc, "alerts": alerts, "decisions": decisions }),
+    ))
 }
 
-async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+async fn show(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     reader(&s, &headers)?;
-    let id: IncidentId = id.parse().map_err(|e: String| ApiError::bad_request("id", e))?;
+    let id: IncidentId = id
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("id", e))?;
     match incident_view(&s.engine, id).await? {
         Some(v) => Ok(axum::Json(v)),
         None => Err(ApiError::not_found(id.to_string())),

@@ -62,7 +62,12 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     }
     metrics::gauge!("cordon_ingest_queue_depth").set(s.ingest.depth() as f64);
     match &s.metrics {
-        Some(h) => (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], h.render()).into_response(),
+        Some(h) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "metrics disabled").into_response(),
     }
 }
