@@ -51,7 +51,12 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 
 /// Builds the executors registry from `connectors.toml` (absent = none).
 pub fn load_connectors(cfg: &Config) -> anyhow::Result<crate::executors::Registry> {
-    let env = |k: &str| std::env::var(k).ok();
+    let env = |k: &str| {
+        cfg.extra_env
+            .get(k)
+            .cloned()
+            .or_else(|| std::env::var(k).ok())
+    };
     match std::fs::read_to_string(&cfg.connectors) {
         Ok(text) => {
             let c: crate::executors::ConnectorsConfig = toml::from_str(&text)

@@ -65,6 +65,10 @@ pub struct Config {
     pub sections: BTreeMap<String, toml::Value>,
     #[serde(skip)]
     pub secrets: Secrets,
+    /// Extra environment for connector secrets, consulted before the process
+    /// environment (tests inject fake vendor credentials this way).
+    #[serde(skip)]
+    pub extra_env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +165,7 @@ impl Default for Config {
             log: LogConfig::default(),
             sections: BTreeMap::new(),
             secrets: Secrets::default(),
+            extra_env: BTreeMap::new(),
         }
     }
 }

@@ -39,3 +39,4 @@ pub mod http;
 pub mod ingest;
 pub mod playbooks;
 pub mod store;
+pub mod templates;

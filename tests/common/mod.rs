@@ -90,3 +90,6 @@ pub fn t0() -> cordon::domain::Timestamp {
         .expect("valid")
         .with_timezone(&chrono::Utc)
 }
+
+pub mod app;
+pub mod fake_vendor;

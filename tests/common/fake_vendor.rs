@@ -1,0 +1,225 @@
+//! A fake vendor on 127.0.0.1 that records every request: CrowdStrike
+//! Falcon (OAuth2 token, contain / lift, device status) and a generic
+//! webhook receiver. Tests read `requests()` to count what cordon sent.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+#[derive(Default)]
+pub struct VendorState {
+    pub requests: Mutex<Vec<Recorded>>,
+    /// Answer this many action calls with 503 before succeeding.
+    pub fail_actions: Mutex<u32>,
+    /// Answer action calls with 429 + Retry-After: 1 this many times.
+    pub throttle_actions: Mutex<u32>,
+    /// Sleep this long in action calls (to kill cordon mid-call).
+    pub action_delay_ms: Mutex<u64>,
+    /// Device status reported by the status endpoint.
+    pub device_status: Mutex<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeVendor {
+    pub url: String,
+    pub state: Arc<VendorState>,
+}
+
+impl FakeVendor {
+    pub async fn start() -> FakeVendor {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    pub async fn start_on(addr: &str) -> FakeVendor {
+        let state = Arc::new(VendorState::default());
+        *state.device_status.lock().unwrap() = "contained".into();
+        let app = Router::new()
+            .route("/oauth2/token", post(token))
+            .route("/devices/entities/devices-actions/v2", post(device_action))
+            .route("/devices/entities/devices/v2", get(device_status))
+            .route("/hook", post(hook))
+            .fallback(any(fallback))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind fake vendor");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeVendor { url, state }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Action calls (contain / lift / webhook), not token or status polls.
+    pub fn actions(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == "/devices/entities/devices-actions/v2" || r.path == "/hook")
+            .collect()
+    }
+
+    pub fn actions_named(&self, name: &str) -> usize {
+        self.actions()
+            .iter()
+            .filter(|r| r.query.contains(&format!("action_name={name}")))
+            .count()
+    }
+
+    /// Waits until `n` action calls arrived (or panics after `secs`).
+    pub async fn wait_for_actions(&self, n: usize, secs: u64) -> Vec<Recorded> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let a = self.actions();
+            if a.len() >= n {
+                return a;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "expected {n} action calls at the fake vendor, got {}: {:?}",
+                    a.len(),
+                    a
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn record(s: &VendorState, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) {
+    s.requests.lock().unwrap().push(Recorded {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: String::from_utf8_lossy(body).into_owned(),
+        at: std::time::Instant::now(),
+    });
+}
+
+async fn token(
+    State(s): State<Arc<VendorState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    record(&s, &method, &uri, &headers, &body);
+    (
+        StatusCode::CREATED,
+        axum::Json(
+            serde_json::json!({"access_token": "tok-fake", "token_type": "bearer", "expires_in": 1799}),
+        ),
+    )
+}
+
+async fn device_action(
+    State(s): State<Arc<VendorState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    record(&s, &method, &uri, &headers, &body);
+    let delay = *s.action_delay_ms.lock().unwrap();
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    {
+        let mut t = s.throttle_actions.lock().unwrap();
+        if *t > 0 {
+            *t -= 1;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response();
+        }
+    }
+    {
+        let mut f = s.fail_actions.lock().unwrap();
+        if *f > 0 {
+            *f -= 1;
+            return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+        }
+    }
+    let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["ids"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect();
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({
+            "meta": {"trace_id": "trace-fake"},
+            "resources": ids.iter().map(|i| serde_json::json!({"id": i})).collect::<Vec<_>>(),
+            "errors": []
+        })),
+    )
+        .into_response()
+}
+
+async fn device_status(
+    State(s): State<Arc<VendorState>>,
+    Query(q): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    record(&s, &method, &uri, &headers, &Bytes::new());
+    let status = s.device_status.lock().unwrap().clone();
+    axum::Json(serde_json::json!({
+        "resources": [{"device_id": q.get("ids").cloned().unwrap_or_default(), "status": status}]
+    }))
+}
+
+async fn hook(
+    State(s): State<Arc<VendorState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    record(&s, &method, &uri, &headers, &body);
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"ok": true, "ref": "hook-1"})),
+    )
+}
+
+async fn fallback(
+    State(s): State<Arc<VendorState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    record(&s, &method, &uri, &headers, &body);
+    (StatusCode::NOT_FOUND, "no such fake endpoint")
+}
