@@ -235,3 +235,69 @@ fn token_issue_prints_a_token_the_server_accepts() {
     assert_ne!(code, 0);
     assert!(err.contains("CORDON_INGEST_JWT_SECRET"), "{err}");
 }
+
+#[tokio::test]
+async fn a_dead_letter_is_replayed_after_a_parser_fix_and_listed_as_replayed() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let good = serde_json::json!({
+        "timestamp": "2026-11-23T07:00:00.000+0000",
+        "rule": {"level": 10, "description": "sshd: brute force", "id": "5712"},
+        "agent": {"id": "004", "name": "bastion-01"},
+        "id": "dl.1",
+        "data": {"srcip": "203.0.113.9"}
+    });
+    // Kept when an older parser rejected it.
+    let id = store
+        .add_dead_letter(
+            t0(),
+            Some("wazuh-prod"),
+            Some("wazuh"),
+            Some("application/json"),
+            "rule.level: not understood",
+            Some("rule.level"),
+            &serde_json::to_vec(&good).expect("json"),
+        )
+        .await
+        .expect("dead letter");
+    let garbage = store
+        .add_dead_letter(
+            t0(),
+            Some("wazuh-prod"),
+            Some("wazuh"),
+            Some("application/json"),
+            "invalid JSON",
+            Some("body"),
+            b"{nope",
+        )
+        .await
+        .expect("dead letter");
+    let env = [("CORDON_DATABASE_URL", db.url.as_str())];
+    let (code, out, err) = cordon(&["dead-letters", "replay", &id.to_string()], &env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ingested 1 alerts"), "{out}");
+    let incidents = store
+        .list_incidents(&Default::default())
+        .await
+        .expect("incidents");
+    assert_eq!(incidents.len(), 1);
+    let alerts = store
+        .alerts_of_incident(cordon::domain::IncidentId(incidents[0].id))
+        .await
+        .expect("alerts");
+    assert_eq!(
+        alerts[0].sender, "wazuh-prod",
+        "the original sender is kept"
+    );
+    let (code, out, _) = cordon(&["dead-letters", "replay", &garbage.to_string()], &env);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still rejected"), "{out}");
+    let (code, out, _) = cordon(&["dead-letters", "list"], &env);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{id}\t")) && l.contains("replayed")),
+        "{out}"
+    );
+    store.close().await;
+}

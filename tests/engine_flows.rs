@@ -485,3 +485,56 @@ async fn an_unauthorised_click_is_refused_naming_the_rule_and_roles_and_is_audit
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_vendor_outage_ends_in_a_visible_failure_that_a_responder_retries() {
+    let app = spawn_app(Options {
+        extra_config: "max_attempts = 3\n".into(),
+        ..Default::default()
+    })
+    .await;
+    *app.vendor.state.fail_actions.lock().unwrap() = 1000;
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0142", "aid0142", 90, "f-1"),
+    )
+    .await;
+    let d = one_decision(&app, "isolate_host").await;
+    app.until_state(d.id, "failed").await;
+    assert_eq!(
+        app.vendor.actions_named("contain"),
+        3,
+        "three attempts, with backoff"
+    );
+    let kinds = events_of(&app, d.id).await;
+    assert_eq!(kinds.last().map(String::as_str), Some("execution_failed"));
+    // The vendor is back; heidi (soc-analyst, approver of contain-workstations) retries.
+    *app.vendor.state.fail_actions.lock().unwrap() = 0;
+    app.engine
+        .act(&slack("U08HEIDI"), DecisionId(d.id), Verb::Retry, None)
+        .await
+        .expect("retry");
+    app.until_state(d.id, "contained").await;
+    assert_eq!(app.vendor.actions_named("contain"), 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_the_vendors_retry_after() {
+    let app = spawn_app(Options::default()).await;
+    *app.vendor.state.throttle_actions.lock().unwrap() = 1;
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0142", "aid0142", 90, "t-1"),
+    )
+    .await;
+    let d = one_decision(&app, "isolate_host").await;
+    app.vendor.wait_for_actions(1, 10).await;
+    // Retry-After: 1 — nothing before the second has passed on cordon's clock.
+    app.advance(Duration::from_millis(500)).await;
+    assert_eq!(app.vendor.actions_named("contain"), 1);
+    app.advance(Duration::from_millis(600)).await;
+    app.until_state(d.id, "contained").await;
+    assert_eq!(app.vendor.actions_named("contain"), 2);
+    app.stop().await;
+}
