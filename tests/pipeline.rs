@@ -55,6 +55,17 @@ async fn a_cmdb_slower_than_its_budget_marks_enrichment_partial_and_containment_
         elapsed < Duration::from_millis(2000),
         "containment waited for the CMDB: {elapsed:?}"
     );
+    let alert_id = cordon::domain::AlertId(body["alerts"][0]["alert_id"].as_i64().expect("id"));
+    app.eventually("the enrichment record", || async {
+        app.engine
+            .store
+            .get_alert(alert_id)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|a| a.enrichment.is_some())
+    })
+    .await;
     let alert = app
         .engine
         .store

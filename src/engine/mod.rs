@@ -470,20 +470,24 @@ impl Engine {
             .enricher
             .enrich_for(&self.store, &alert, Some(incident), self.now())
             .await;
-        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
-        self.store
-            .set_enrichment(alert_id, &ej, enrichment.partial)
-            .await?;
-        self.notify_chat(incident, None).await;
-        if alert.status == crate::domain::alert::AlertStatus::Resolved {
-            return Ok(());
-        }
-        let incident_row = self.store.get_incident(incident).await?;
-        let severity = match &incident_row {
-            Some(i) => i.severity()?.max(alert.severity),
-            None => alert.severity,
+        // Proposals first, bookkeeping after: a pre-authorised action must not
+        // wait for the enrichment record or the chat notice to be committed.
+        // A crash in between re-runs the pipeline (its job is not complete),
+        // which proposes nothing twice.
+        let proposals = if alert.status == crate::domain::alert::AlertStatus::Resolved {
+            Vec::new()
+        } else {
+            self.playbooks.propose(&alert)
         };
-        for p in self.playbooks.propose(&alert) {
+        let severity = if proposals.is_empty() {
+            alert.severity
+        } else {
+            match self.store.get_incident(incident).await? {
+                Some(i) => i.severity()?.max(alert.severity),
+                None => alert.severity,
+            }
+        };
+        for p in proposals {
             let (ctx, attributes) = self
                 .context_for(&p.action, &p.target, severity, &enrichment)
                 .await?;
@@ -507,6 +511,11 @@ impl Engine {
                 Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not propose"),
             }
         }
+        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
+        self.store
+            .set_enrichment(alert_id, &ej, enrichment.partial)
+            .await?;
+        self.notify_chat(incident, None).await;
         Ok(())
     }
 
