@@ -547,3 +547,33 @@ async fn a_429_is_retried_after_the_vendors_retry_after() {
     assert_eq!(app.vendor.actions_named("contain"), 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_action_the_vendor_never_confirms_fails_visibly_and_can_be_retried() {
+    let app = spawn_app(Options {
+        extra_config: "confirm_attempts = 3\n".into(),
+        ..Default::default()
+    })
+    .await;
+    *app.vendor.state.device_status.lock().unwrap() = "containment_pending".into();
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0142", "aid0142", 90, "c-9"),
+    )
+    .await;
+    let d = one_decision(&app, "isolate_host").await;
+    app.until_state(d.id, "failed").await;
+    assert_eq!(app.vendor.actions_named("contain"), 1);
+    *app.vendor.state.device_status.lock().unwrap() = "contained".into();
+    app.engine
+        .act(&slack("U08HEIDI"), DecisionId(d.id), Verb::Retry, None)
+        .await
+        .expect("retry");
+    app.until_state(d.id, "contained").await;
+    assert_eq!(
+        app.vendor.actions_named("contain"),
+        2,
+        "the retry asks the vendor again"
+    );
+    app.stop().await;
+}
