@@ -103,7 +103,7 @@ impl IngestQueue {
                         let unavailable = e.is_unavailable();
                         for r in pending.drain(..) {
                             let err = if unavailable {
-                                StoreError::Database(sqlx::Error::PoolTimedOut)
+                                StoreError::Unavailable(msg.clone())
                             } else {
                                 StoreError::Corrupt(msg.clone())
                             };
