@@ -53,6 +53,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run the stored decisions of a period through another authority
+    /// matrix and compare with what really happened.
+    Replay {
+        #[arg(long)]
+        matrix: PathBuf,
+        #[arg(long, default_value = "30d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -269,6 +279,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&ex)?);
             } else {
                 println!("{ex}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Replay {
+            matrix,
+            since,
+            json,
+        } => {
+            let (candidate, _) = app::load_matrix(&matrix)?;
+            let since = cordon::domain::time::parse_duration(&since)
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let store = app::open_store(&cfg).await?;
+            let now = SystemClock.now();
+            let from = now - chrono::Duration::from_std(since).unwrap_or_default();
+            let mut loaded = Vec::new();
+            for (row, records) in store
+                .decisions_between(from, now + chrono::Duration::seconds(1))
+                .await?
+            {
+                let events = records
+                    .iter()
+                    .map(cordon::engine::from_record)
+                    .collect::<Result<Vec<_>, _>>()?;
+                loaded.push((row, events));
+            }
+            let (rows, summary) = cordon::replay::replay(&candidate, &loaded);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "rows": rows, "summary": summary })
+                    )?
+                );
+            } else {
+                print!("{}", cordon::replay::render_table(&rows, &summary));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -36,7 +36,11 @@ fn offenders(dir: &str, forbidden: &[&str]) -> Vec<String> {
 #[test]
 fn the_engine_speaks_no_sql_and_no_http() {
     let bad = offenders("src/engine", &["sqlx", "axum::", "reqwest::", "hyper::"]);
-    assert!(bad.is_empty(), "the engine must go through the store and the adapters:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "the engine must go through the store and the adapters:\n{}",
+        bad.join("\n")
+    );
 }
 
 // domain/'s purity is checked inside the crate (src/domain/mod.rs tests).

@@ -184,3 +184,92 @@ async fn a_reloaded_matrix_applies_to_new_decisions_only_and_a_broken_one_is_ref
     assert!(audit.iter().any(|a| a.action == "matrix.reload_refused"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn replay_shows_what_a_candidate_matrix_would_have_done_with_real_history() {
+    let app = spawn_app(Options::default()).await;
+    // History: an automatic workstation isolation and a server veto window.
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0142", "aid0142", 90, "h-1"),
+    )
+    .await;
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("app-srv-03", "aid-app03", 90, "h-2"),
+    )
+    .await;
+    app.eventually("two isolations", || async {
+        app.decisions()
+            .await
+            .iter()
+            .filter(|d| d.action == "isolate_host")
+            .count()
+            == 2
+    })
+    .await;
+    let ws = app
+        .decisions()
+        .await
+        .into_iter()
+        .find(|d| d.target_value == "ws-0142")
+        .expect("ws");
+    app.until_state(ws.id, "contained").await;
+    // Candidate: workstations need a soc-lead's approval instead.
+    let v1 = std::fs::read_to_string(repo("config/authority.toml")).expect("matrix");
+    let v2 = v1.replacen(
+        "match = { asset_tier = [\"workstation\"], severity_at_least = \"high\" }\nmode = \"auto\"\napprovers = [\"soc-analyst\"]",
+        "match = { asset_tier = [\"workstation\"], severity_at_least = \"high\" }\nmode = \"approval\"\napprovers = [\"soc-lead\"]\ntimeout = \"15m\"",
+        1,
+    );
+    let v2 = v2.replace(
+        "after_execution_veto = \"rollback\"  #   that releases the host again\n",
+        "",
+    );
+    assert_ne!(v1, v2);
+    let candidate = cordon::domain::Matrix::parse("candidate.toml", &v2).expect("candidate parses");
+    let mut loaded = Vec::new();
+    let now = cordon::clock::Clock::now(&*app.clock);
+    for (row, recs) in app
+        .engine
+        .store
+        .decisions_between(
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(1),
+        )
+        .await
+        .expect("load")
+    {
+        let events = recs
+            .iter()
+            .map(cordon::engine::from_record)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("events");
+        loaded.push((row, events));
+    }
+    let (rows, summary) = cordon::replay::replay(&candidate, &loaded);
+    let ws_row = rows.iter().find(|r| r.target == "ws-0142").expect("row");
+    assert!(ws_row.changed);
+    assert_eq!(
+        (ws_row.was_mode.as_str(), ws_row.new_mode.as_str()),
+        ("auto", "approval")
+    );
+    assert!(
+        ws_row.would_ask.iter().any(|w| w.contains("alice")),
+        "{:?}",
+        ws_row.would_ask
+    );
+    let srv = rows.iter().find(|r| r.target == "app-srv-03").expect("row");
+    assert!(!srv.changed, "servers keep their rule");
+    assert_eq!(
+        summary.would_auto_execute,
+        rows.iter().filter(|r| r.new_mode == "auto").count()
+    );
+    assert!(summary.changed >= 1);
+    let table = cordon::replay::render_table(&rows, &summary);
+    assert!(
+        table.contains("contain-workstations/auto → contained"),
+        "{table}"
+    );
+    app.stop().await;
+}
