@@ -134,6 +134,10 @@ enum AlertCmd {
         url: String,
         #[arg(long, env = "CORDON_TOKEN")]
         token: String,
+        /// Send it as a drill: people are asked for real, connectors run
+        /// dry, reports keep it apart (the token needs the `drill` scope).
+        #[arg(long)]
+        drill: bool,
     },
 }
 
@@ -380,6 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     format,
                     url,
                     token,
+                    drill,
                 },
         } => {
             let body =
@@ -387,6 +392,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = match format {
                 Some(f) => format!("{}/v1/alerts/{f}", url.trim_end_matches('/')),
                 None => format!("{}/v1/alerts", url.trim_end_matches('/')),
+            };
+            let url = if drill {
+                format!("{url}?drill=true")
+            } else {
+                url
             };
             let resp = reqwest::Client::new()
                 .post(&url)

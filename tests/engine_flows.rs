@@ -577,3 +577,46 @@ async fn an_action_the_vendor_never_confirms_fails_visibly_and_can_be_retried() 
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_drill_asks_people_for_real_but_never_calls_a_vendor() {
+    let app = spawn_app(Options::default()).await;
+    let drill_token = common::app::token_for(
+        "drill-runner",
+        "ingest drill",
+        cordon::clock::Clock::now(&*app.clock),
+    );
+    let post = |token: String, id: &'static str| {
+        let http = app.http.clone();
+        let url = format!("{}/v1/alerts/crowdstrike?drill=true", app.url);
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&crowdstrike_alert("ws-0142", "aid0142", 90, id))
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    // A real source cannot send drills.
+    assert_eq!(post(app.token.clone(), "dr-0").await.status(), 403);
+    assert_eq!(post(drill_token, "dr-1").await.status(), 202);
+    let d = one_decision(&app, "isolate_host").await;
+    assert!(d.drill);
+    app.until_state(d.id, "contained").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        app.vendor.actions().is_empty(),
+        "connectors run dry in a drill: {:?}",
+        app.vendor.actions()
+    );
+    // Drills stay out of the default incident list (and so out of MTTR).
+    let list = app
+        .engine
+        .store
+        .list_incidents(&Default::default())
+        .await
+        .expect("list");
+    assert!(list.is_empty(), "{list:?}");
+    app.stop().await;
+}

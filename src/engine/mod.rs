@@ -1058,6 +1058,11 @@ impl Engine {
             return Ok(());
         }
         let (action, req) = self.exec_request(&l, inverse)?;
+        if l.row.drill {
+            // A drill: people were asked for real, but nothing reaches a vendor.
+            tracing::info!(decision = %id, %action, "drill: connector not called");
+            return self.finish_dry(id, inverse).await;
+        }
         let Some(ex) = self.executors.for_action(&action, &req.attributes) else {
             let msg = format!(
                 "no connector is configured for {action} (see config/connectors.toml [routes])"
@@ -1209,6 +1214,33 @@ impl Engine {
                 Err(JobFailure::Permanent(message))
             }
         }
+    }
+
+    /// Completes an action without calling a vendor (drills).
+    async fn finish_dry(self: &Arc<Self>, id: DecisionId, inverse: bool) -> Result<(), JobFailure> {
+        if inverse {
+            self.apply(id, |_| Command::RollbackDone, TransitionWrites::default())
+                .await
+                .map_err(JobFailure::from_engine)?;
+            return Ok(());
+        }
+        self.apply(
+            id,
+            |_| Command::ExecutionAccepted {
+                vendor_ref: Some("drill".into()),
+            },
+            TransitionWrites::default(),
+        )
+        .await
+        .map_err(JobFailure::from_engine)?;
+        self.apply(
+            id,
+            |_| Command::ExecutionConfirmed,
+            TransitionWrites::default(),
+        )
+        .await
+        .map_err(JobFailure::from_engine)?;
+        Ok(())
     }
 
     /// Another confirmation poll later, or — when the polls are used up — a
