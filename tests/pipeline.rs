@@ -273,3 +273,94 @@ async fn replay_shows_what_a_candidate_matrix_would_have_done_with_real_history(
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_incident_resolves_when_its_source_resolves_every_alert_or_a_person_closes_it() {
+    let app = spawn_app(Options::default()).await;
+    let firing = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(repo("tests/fixtures/alerts/alertmanager/firing_group.json"))
+            .expect("fixture"),
+    )
+    .expect("json");
+    let r: serde_json::Value = app
+        .post_alert("alertmanager", &firing)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let incident =
+        cordon::domain::IncidentId(r["alerts"][0]["incident_id"].as_i64().expect("incident"));
+    let mut resolved = firing.clone();
+    resolved["status"] = "resolved".into();
+    for a in resolved["alerts"].as_array_mut().expect("alerts") {
+        a["status"] = "resolved".into();
+    }
+    assert_eq!(
+        app.post_alert("alertmanager", &resolved).await.status(),
+        202
+    );
+    app.eventually("resolved by its source", || async {
+        app.engine
+            .store
+            .get_incident(incident)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|i| i.resolved_at.is_some())
+    })
+    .await;
+    // A person closes an EDR incident; a stranger may not.
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0177", "aid0177", 50, "res-1"),
+    )
+    .await;
+    let other = app
+        .engine
+        .store
+        .list_incidents(&Default::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|i| i.resolved_at.is_none())
+        .expect("open incident");
+    let stranger = Actor {
+        platform: Platform::Slack,
+        platform_user_id: "U0NOBODY".into(),
+        groups: vec![],
+    };
+    assert!(
+        app.engine
+            .resolve_incident(&stranger, cordon::domain::IncidentId(other.id), None)
+            .await
+            .is_err()
+    );
+    let alice = Actor {
+        platform: Platform::Slack,
+        platform_user_id: "U01ALICE".into(),
+        groups: vec![],
+    };
+    app.engine
+        .resolve_incident(
+            &alice,
+            cordon::domain::IncidentId(other.id),
+            Some("reimaged".into()),
+        )
+        .await
+        .expect("resolve");
+    let inc = app
+        .engine
+        .store
+        .get_incident(cordon::domain::IncidentId(other.id))
+        .await
+        .expect("get")
+        .expect("incident");
+    assert_eq!(inc.status, "resolved");
+    let audit = app.engine.store.recent_audit(20).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "incident.resolved" && a.actor.starts_with("alice"))
+    );
+    app.stop().await;
+}

@@ -515,6 +515,89 @@ impl Engine {
         self.store
             .set_enrichment(alert_id, &ej, enrichment.partial)
             .await?;
+        if alert.status == crate::domain::alert::AlertStatus::Resolved {
+            self.resolve_if_quiet(incident).await?;
+        }
+        self.notify_chat(incident, None).await;
+        Ok(())
+    }
+
+    /// An incident whose every alert the tools report resolved, and which has
+    /// no decision still in flight, is resolved by cordon itself.
+    async fn resolve_if_quiet(&self, incident: IncidentId) -> Result<(), StoreError> {
+        let alerts = self.store.alerts_of_incident(incident).await?;
+        if alerts.is_empty() || alerts.iter().any(|a| a.status != "resolved") {
+            return Ok(());
+        }
+        let open = self
+            .store
+            .decisions_of_incident(incident)
+            .await?
+            .iter()
+            .any(|d| {
+                !matches!(
+                    d.state.as_str(),
+                    "forbidden"
+                        | "denied"
+                        | "expired"
+                        | "vetoed"
+                        | "contained"
+                        | "rolled_back"
+                        | "failed"
+                )
+            });
+        if open {
+            return Ok(());
+        }
+        let now = self.now();
+        self.store
+            .stamp_incident(incident, IncidentStamp::Resolved, now)
+            .await?;
+        self.store
+            .audit(&[NewAudit {
+                at: now,
+                actor: "cordon".into(),
+                action: "incident.resolved".into(),
+                subject: incident.to_string(),
+                detail: serde_json::json!({ "why": "every alert resolved by its source" }),
+            }])
+            .await
+    }
+
+    /// A person closes an incident (the end of its MTTR). Anyone named in
+    /// the authority matrix may; an unknown identity is refused. Audited.
+    pub async fn resolve_incident(
+        &self,
+        actor: &Actor,
+        incident: IncidentId,
+        note: Option<String>,
+    ) -> Result<(), EngineError> {
+        let matrix = self.matrix();
+        let Some(person) = matrix.person_for(actor) else {
+            return Err(EngineError::Refused(DecisionError::UnidentifiedActor {
+                verb: Verb::Release,
+            }));
+        };
+        if self.store.get_incident(incident).await?.is_none() {
+            return Err(EngineError::NotFound(incident.to_string()));
+        }
+        let now = self.now();
+        self.store
+            .stamp_incident(incident, IncidentStamp::Resolved, now)
+            .await?;
+        self.store
+            .audit(&[NewAudit {
+                at: now,
+                actor: format!(
+                    "{person} ({}:{})",
+                    platform_name(actor.platform),
+                    actor.platform_user_id
+                ),
+                action: "incident.resolved".into(),
+                subject: incident.to_string(),
+                detail: serde_json::json!({ "note": note }),
+            }])
+            .await?;
         self.notify_chat(incident, None).await;
         Ok(())
     }
