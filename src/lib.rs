@@ -38,5 +38,7 @@ pub mod executors;
 pub mod http;
 pub mod ingest;
 pub mod playbooks;
+pub mod report;
 pub mod store;
 pub mod templates;
+pub mod web;

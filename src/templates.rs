@@ -86,7 +86,7 @@ impl Templates {
 }
 
 /// `{{ 93500 | ms }}` → `1m 33s`: durations in milliseconds for people.
-fn format_ms(v: i64) -> String {
+pub fn format_ms(v: i64) -> String {
     let s = v / 1000;
     match s {
         _ if v < 1000 => format!("{v} ms"),
