@@ -247,8 +247,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Serve => {
             init_tracing(&cfg);
+            // Durations as histograms (not summaries) so they aggregate across
+            // replicas; the buckets span a sub-second auto isolation to a day.
             let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                    &[
+                        0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0,
+                        86400.0,
+                    ],
+                )
+                .and_then(|b| b.install_recorder())
                 .ok();
             let app = App::build(cfg, Arc::new(SystemClock), metrics).await?;
             let addr = app.local_addr()?;
