@@ -40,31 +40,38 @@ async fn report_reads_return_the_period_with_events_and_alert_times_on_both_back
             "{}",
             db.label
         );
-        let kinds: Vec<&str> = d1.events.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(
-            kinds,
-            [
-                "proposed",
-                "execution_requested",
-                "execution_accepted",
-                "contained"
-            ],
+        let at = |s: &str| Some(history::t(s));
+        assert_eq!(d1.proposed_at, at("2026-10-05T09:00:15Z"), "{}", db.label);
+        assert_eq!(d1.requested_at, at("2026-10-05T09:00:15Z"), "{}", db.label);
+        assert_eq!(d1.accepted_at, at("2026-10-05T09:00:17Z"), "{}", db.label);
+        assert_eq!(d1.contained_at, at("2026-10-05T09:00:45Z"), "{}", db.label);
+        assert!(
+            d1.approval_events.is_empty() && !d1.vetoed && !d1.failed,
             "{}",
             db.label
         );
         let d4 = &ds[3];
+        let kinds: Vec<&str> = d4.approval_events.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(
-            d4.events[2].actor_role.as_deref(),
+            kinds,
+            ["approval_requested", "approved", "approved"],
+            "{}",
+            db.label
+        );
+        let first = &d4.approval_events[1];
+        assert_eq!(
+            first.actor_role.as_deref(),
             Some("soc-lead"),
             "{}",
             db.label
         );
-        assert_eq!(
-            d4.events[2].actor_person.as_deref(),
-            Some("alice"),
+        assert_eq!(first.actor_person.as_deref(), Some("alice"), "{}", db.label);
+        assert!(
+            ds[5].vetoed && ds[5].overridden && !ds[5].denied,
             "{}",
             db.label
         );
+        assert!(ds[4].denied && ds[6].expired, "{}", db.label);
         assert!(ds.iter().any(|d| d.drill), "{}", db.label);
         let incs = store.incidents_between(from, to).await.expect("incidents");
         assert_eq!(incs.len(), 8, "{}", db.label);

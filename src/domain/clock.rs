@@ -24,24 +24,6 @@ pub struct Milestones {
     pub contained: Option<Timestamp>,
 }
 
-impl Milestones {
-    /// Finds the milestones among stored event kind names (in seq order).
-    pub fn from_kinds<'a>(events: impl IntoIterator<Item = (&'a str, Timestamp)>) -> Milestones {
-        let mut m = Milestones::default();
-        for (kind, at) in events {
-            let slot = match kind {
-                "proposed" => &mut m.proposed,
-                "execution_requested" => &mut m.requested,
-                "execution_accepted" => &mut m.accepted,
-                "contained" => &mut m.contained,
-                _ => continue,
-            };
-            slot.get_or_insert(at);
-        }
-        m
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ClockFigures {
     /// Tool detection → cordon received the alert.
@@ -85,10 +67,9 @@ impl ClockFigures {
         ClockFigures::from_milestones(detected_at, received_at, first_post_at, m)
     }
 
-    /// The same figures from milestones found by event name (`proposed`,
-    /// `execution_requested`, `execution_accepted`, `contained`; first
-    /// occurrence each). Reports use this over thousands of decisions
-    /// without decoding every event's JSON.
+    /// The same figures from the first time of each milestone. Reports use
+    /// this with milestones the database folded out of the events, over
+    /// thousands of decisions, without decoding every event's JSON.
     pub fn from_milestones(
         detected_at: Option<Timestamp>,
         received_at: Timestamp,

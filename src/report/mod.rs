@@ -429,10 +429,6 @@ struct Row<'a> {
     start: Timestamp,
 }
 
-fn has(d: &ReportDecision, kind: &str) -> bool {
-    d.events.iter().any(|e| e.kind == kind)
-}
-
 /// Builds the report for `q` from the decisions and incidents of its period.
 /// `now` is the reference for decisions still waiting (open SLA breaches);
 /// it is capped at the end of the period so a past period reads the same
@@ -463,7 +459,12 @@ pub fn build(
             {
                 return None;
             }
-            let m = Milestones::from_kinds(d.events.iter().map(|e| (e.kind.as_str(), e.at)));
+            let m = Milestones {
+                proposed: d.proposed_at,
+                requested: d.requested_at,
+                accepted: d.accepted_at,
+                contained: d.contained_at,
+            };
             let received = d.received_at.unwrap_or(d.created_at);
             let figures =
                 ClockFigures::from_milestones(d.detected_at, received, d.first_post_at, m);
@@ -526,13 +527,13 @@ pub fn build(
     let mut by_role: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for r in &rows {
         let asked =
-            r.d.events
+            r.d.approval_events
                 .iter()
                 .find(|e| e.kind == "approval_requested")
-                .or_else(|| r.d.events.first())
-                .map(|e| e.at);
+                .map(|e| e.at)
+                .or(r.d.proposed_at);
         let Some(asked) = asked else { continue };
-        for e in r.d.events.iter().filter(|e| e.kind == "approved") {
+        for e in r.d.approval_events.iter().filter(|e| e.kind == "approved") {
             let role = e.actor_role.clone().unwrap_or_else(|| "(no role)".into());
             by_role
                 .entry(role)
@@ -549,8 +550,8 @@ pub fn build(
         .collect();
 
     let n = rows.len();
-    let rate = |name: &str, kind: &str| {
-        let c = rows.iter().filter(|r| has(r.d, kind)).count();
+    let rate = |name: &str, flag: fn(&ReportDecision) -> bool| {
+        let c = rows.iter().filter(|r| flag(r.d)).count();
         RateRow {
             rate: name.to_owned(),
             count: c,
@@ -559,11 +560,11 @@ pub fn build(
         }
     };
     let rates = vec![
-        rate("veto", "vetoed"),
-        rate("override", "overridden"),
-        rate("denial", "denied"),
-        rate("expiry", "expired"),
-        rate("failure", "execution_failed"),
+        rate("veto", |d| d.vetoed),
+        rate("override", |d| d.overridden),
+        rate("denial", |d| d.denied),
+        rate("expiry", |d| d.expired),
+        rate("failure", |d| d.failed),
     ];
 
     let sla_rows = sla
@@ -578,7 +579,7 @@ pub fn build(
                 if !PATHS.contains(&r.d.mode.as_str()) {
                     continue;
                 }
-                let stopped = has(r.d, "denied") || has(r.d, "vetoed");
+                let stopped = r.d.denied || r.d.vetoed;
                 match r.figures.time_to_contain {
                     Some(ttc) => {
                         considered += 1;

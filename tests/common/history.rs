@@ -48,6 +48,9 @@ pub struct Spec {
     pub post_at: Option<i64>,
     /// Incident stamps (acknowledged, contained, resolved), seconds after detection.
     pub stamps: [Option<i64>; 3],
+    /// The matrix version the decision claims; pages that load decisions
+    /// need one the engine knows (`engine.matrix().hash`).
+    pub matrix_hash: String,
 }
 
 pub fn secs(t: Timestamp, s: i64) -> Timestamp {
@@ -102,7 +105,7 @@ pub async fn insert(store: &Store, n: usize, spec: &Spec) -> (i64, i64) {
         kind: EventKind::Proposed {
             rule: Some(spec.rule.into()),
             mode: spec.mode,
-            matrix_hash: "history".into(),
+            matrix_hash: spec.matrix_hash.clone(),
             proposer: None,
         },
     }];
@@ -133,7 +136,7 @@ pub async fn insert(store: &Store, n: usize, spec: &Spec) -> (i64, i64) {
                 target_value: host,
                 rule: Some(spec.rule.into()),
                 mode: spec.mode.as_str().into(),
-                matrix_hash: "history".into(),
+                matrix_hash: spec.matrix_hash.clone(),
                 context: serde_json::to_value(&ctx).expect("ctx"),
                 attributes: serde_json::json!({}),
                 proposer: None,
@@ -203,6 +206,7 @@ pub fn known() -> Vec<Spec> {
         drill: false,
         post_at: None,
         stamps: [None; 3],
+        matrix_hash: "history".to_owned(),
     };
     let ar = || ev(15, EventKind::ApprovalRequested { until: None });
     let vw = |d| {
