@@ -253,7 +253,9 @@ fn web_state(config: &Config, engine: &Arc<Engine>) -> anyhow::Result<crate::web
         .section("reports")
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sla = reports.sla_targets().map_err(|e| anyhow::anyhow!(e))?;
+    let cache_ttl = reports.cache_ttl().map_err(|e| anyhow::anyhow!(e))?;
     Ok(crate::web::WebState {
+        report_cache: Arc::new(crate::web::ReportCache::new(cache_ttl)),
         engine: Arc::clone(engine),
         keys: Arc::new(keys),
         templates,

@@ -35,6 +35,10 @@ pub struct ReportsConfig {
     pub sla: BTreeMap<String, String>,
     /// The weekly digest.
     pub digest: DigestConfig,
+    /// How long the web console reuses a report computed for the same
+    /// filters (`0s` = always recompute). Reports read a whole period; this
+    /// keeps a dashboard that several managers reload cheap.
+    pub cache_ttl: String,
 }
 
 impl Default for ReportsConfig {
@@ -51,6 +55,7 @@ impl Default for ReportsConfig {
         ReportsConfig {
             sla,
             digest: DigestConfig::default(),
+            cache_ttl: "15s".into(),
         }
     }
 }
@@ -121,6 +126,13 @@ impl DigestConfig {
     }
 }
 
+impl ReportsConfig {
+    pub fn cache_ttl(&self) -> Result<Duration, String> {
+        crate::domain::time::parse_duration(&self.cache_ttl)
+            .map_err(|e| format!("[reports] cache_ttl: {e}"))
+    }
+}
+
 /// Parsed SLA targets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SlaTargets(pub BTreeMap<Severity, Duration>);
@@ -137,6 +149,7 @@ impl ReportsConfig {
                 .map_err(|e| format!("[reports] sla.{k}: {e}"))?;
             out.insert(sev, d);
         }
+        self.cache_ttl()?;
         self.digest.next_due(chrono::DateTime::UNIX_EPOCH)?;
         self.digest.period()?;
         Ok(SlaTargets(out))

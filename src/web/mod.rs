@@ -12,7 +12,9 @@
 pub mod auth;
 
 use crate::domain::decision::Verb;
-use crate::domain::{ActionContext, ActionKind, Actor, DecisionId, IncidentId, Platform, Severity};
+use crate::domain::{
+    ActionContext, ActionKind, Actor, DecisionId, IncidentId, Platform, Severity, Timestamp,
+};
 use crate::engine::{Engine, EngineError};
 use crate::report::{self, ReportQuery, ReportsConfig, SlaTargets};
 use crate::store::IncidentFilter;
@@ -77,6 +79,7 @@ pub struct WebState {
     pub templates: Templates,
     pub reports: Arc<ReportsConfig>,
     pub sla: Arc<SlaTargets>,
+    pub report_cache: Arc<ReportCache>,
     pub session_ttl: Duration,
     /// `Secure` on the cookie (the public URL is https).
     pub secure_cookie: bool,
@@ -542,12 +545,66 @@ async fn matrix(State(s): State<WebState>, session: Session) -> Result<Html<Stri
 // Reports
 // ---------------------------------------------------------------------------
 
-async fn build_report(s: &WebState, p: report::ReportParams) -> Result<report::Report, WebError> {
+/// When an entry was stored (monotonic), the engine time it was computed
+/// at, and the report.
+type CachedReport = (std::time::Instant, Timestamp, Arc<report::Report>);
+
+/// Reports computed recently, by their filters as given (so `since=30d`
+/// hits the same entry while it is fresh). Entries live `ttl`; the page
+/// says when its figures were computed.
+pub struct ReportCache {
+    ttl: Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedReport>>,
+}
+
+impl ReportCache {
+    const MAX_ENTRIES: usize = 64;
+
+    pub fn new(ttl: Duration) -> ReportCache {
+        ReportCache {
+            ttl,
+            entries: Default::default(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<(Timestamp, Arc<report::Report>)> {
+        let e = self.entries.lock().ok()?;
+        e.get(key)
+            .filter(|(at, _, _)| at.elapsed() < self.ttl)
+            .map(|(_, computed, r)| (*computed, Arc::clone(r)))
+    }
+
+    fn put(&self, key: String, computed: Timestamp, r: Arc<report::Report>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut e) = self.entries.lock() {
+            let ttl = self.ttl;
+            e.retain(|_, (at, _, _)| at.elapsed() < ttl);
+            if e.len() >= Self::MAX_ENTRIES {
+                e.clear();
+            }
+            e.insert(key, (std::time::Instant::now(), computed, r));
+        }
+    }
+}
+
+/// The report for these filters: from the cache while fresh, else computed
+/// by the one aggregation every output shares. Returns when it was computed.
+async fn build_report(
+    s: &WebState,
+    mut p: report::ReportParams,
+) -> Result<(Timestamp, Arc<report::Report>), WebError> {
+    p.table = None;
+    let key = serde_json::to_string(&p).unwrap_or_default();
+    if let Some(hit) = s.report_cache.get(&key) {
+        return Ok(hit);
+    }
     let now = s.engine.now();
     let q: ReportQuery = p.to_query(now).map_err(WebError::BadRequest)?;
-    report::run(&s.engine.store, &q, &s.sla, now)
-        .await
-        .map_err(WebError::from)
+    let r = Arc::new(report::run(&s.engine.store, &q, &s.sla, now).await?);
+    s.report_cache.put(key, now, Arc::clone(&r));
+    Ok((now, r))
 }
 
 async fn reports_page(
@@ -556,12 +613,12 @@ async fn reports_page(
     Query(p): Query<report::ReportParams>,
 ) -> Result<Html<String>, WebError> {
     let qs = serde_urlencoded::to_string(&p).unwrap_or_default();
-    let r = build_report(&s, p.clone()).await?;
+    let (computed, r) = build_report(&s, p.clone()).await?;
     page(
         &s,
         "web/reports.html",
         Some(&session),
-        serde_json::json!({ "report": r, "charts": report::render::charts(&r), "p": p, "query_string": qs, "severities": Severity::ALL, "paths": report::PATHS }),
+        serde_json::json!({ "report": &*r, "charts": report::render::charts(&r), "p": p, "query_string": qs, "severities": Severity::ALL, "paths": report::PATHS, "computed_at": computed }),
     )
 }
 
@@ -571,7 +628,7 @@ async fn reports_csv(
     Query(p): Query<report::ReportParams>,
 ) -> Result<Response, WebError> {
     let table = p.table.clone();
-    let r = build_report(&s, p).await?;
+    let (_, r) = build_report(&s, p).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -589,8 +646,9 @@ async fn reports_json(
     State(s): State<WebState>,
     _session: Session,
     Query(p): Query<report::ReportParams>,
-) -> Result<axum::Json<report::Report>, WebError> {
-    Ok(axum::Json(build_report(&s, p).await?))
+) -> Result<Response, WebError> {
+    let (_, r) = build_report(&s, p).await?;
+    Ok(axum::Json(&*r).into_response())
 }
 
 #[cfg(test)]
