@@ -18,7 +18,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 fn find(bin: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(bin.to_uppercase().replace('-', "_")) {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     candidates.iter().map(PathBuf::from).find(|p| p.is_file())
 }
