@@ -190,8 +190,10 @@ impl App {
             ready: Arc::new(AtomicBool::new(true)),
             metrics,
         };
-        let router =
-            crate::http::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+        let web = web_state(&config, &engine)?;
+        let router = crate::http::router(state.clone())
+            .merge(crate::web::router(web))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| {
@@ -271,6 +273,38 @@ pub async fn reload_matrix(engine: &Engine, path: &std::path::Path) -> anyhow::R
             Err(e)
         }
     }
+}
+
+/// The web console's state: its signing secret, the templates (operator
+/// overrides in `config.templates`) and the `[reports]` section.
+fn web_state(config: &Config, engine: &Arc<Engine>) -> anyhow::Result<crate::web::WebState> {
+    let keys = match &config.secrets.web_secret {
+        Some(s) => crate::web::auth::WebKeys::new(s.expose()).map_err(|e| anyhow::anyhow!(e))?,
+        None => {
+            tracing::warn!(
+                "CORDON_WEB_SECRET is not set: using a random secret, so web sessions will not survive a restart and `cordon login-link` cannot make links for this server"
+            );
+            crate::web::auth::WebKeys::random()
+        }
+    };
+    let templates =
+        crate::templates::Templates::load(Some(&config.templates), &[crate::web::TEMPLATES])
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reports: crate::report::ReportsConfig = config
+        .section("reports")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sla = reports.sla_targets().map_err(|e| anyhow::anyhow!(e))?;
+    let cache_ttl = reports.cache_ttl().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(crate::web::WebState {
+        report_cache: Arc::new(crate::web::ReportCache::new(cache_ttl)),
+        engine: Arc::clone(engine),
+        keys: Arc::new(keys),
+        templates,
+        reports: Arc::new(reports),
+        sla: Arc::new(sla),
+        session_ttl: config.web.session_ttl,
+        secure_cookie: config.public_url.starts_with("https://"),
+    })
 }
 
 fn hostname() -> String {

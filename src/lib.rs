@@ -39,5 +39,7 @@ pub mod http;
 pub mod ingest;
 pub mod playbooks;
 pub mod replay;
+pub mod report;
 pub mod store;
 pub mod templates;
+pub mod web;

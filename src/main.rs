@@ -98,6 +98,56 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConnectorsCmd,
     },
+    /// Print a one-time sign-in link to the web console for a person of the
+    /// authority matrix (signed with CORDON_WEB_SECRET; works once).
+    LoginLink {
+        #[arg(long)]
+        person: String,
+        /// Validity (default: `[web] login_link_ttl`, 15m).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// Time-to-contain and MTTR report: the same figures as /reports.
+    Report {
+        #[command(flatten)]
+        filters: ReportArgs,
+        /// table, csv, json, html, or digest (the weekly digest's text).
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+}
+
+/// The report filters; empty means any. Parsed by the same code as the
+/// web page's query string.
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// A duration back from now (default 30d)…
+    #[arg(long)]
+    since: Option<String>,
+    /// …or an explicit period, RFC 3339.
+    #[arg(long)]
+    from: Option<String>,
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long)]
+    severity: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long)]
+    rule: Option<String>,
+    /// auto, veto_window or approval.
+    #[arg(long)]
+    path: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long)]
+    environment: Option<String>,
+    /// Include drills (excluded by default).
+    #[arg(long)]
+    drills: bool,
+    /// CSV only: one table (figures, path, approval_latency, rates, sla, groups, incidents, weekly).
+    #[arg(long)]
+    table: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -211,8 +261,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Serve => {
             init_tracing(&cfg);
+            // Durations as histograms (not summaries) so they aggregate across
+            // replicas; the buckets span a sub-second auto isolation to a day.
             let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                    &[
+                        0.05, 0.25, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0,
+                        86400.0,
+                    ],
+                )
+                .and_then(|b| b.install_recorder())
                 .ok();
             let app = App::build(cfg, Arc::new(SystemClock), metrics).await?;
             let addr = app.local_addr()?;
@@ -525,6 +584,101 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        Cmd::LoginLink { person, ttl } => {
+            let Some(secret) = cfg.secrets.web_secret.as_ref() else {
+                bail!(
+                    "CORDON_WEB_SECRET is not set: set it (e.g. `openssl rand -hex 32`) for both the server and this command"
+                );
+            };
+            let keys =
+                cordon::web::auth::WebKeys::new(secret.expose()).map_err(|e| anyhow::anyhow!(e))?;
+            let (m, _) = app::load_matrix(&cfg.matrix)?;
+            let Some(p) = m.people.keys().find(|p| p.0 == person) else {
+                bail!(
+                    "`{person}` is not a person in {}; people: {}",
+                    cfg.matrix.display(),
+                    m.people
+                        .keys()
+                        .map(|p| p.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let ttl = match ttl {
+                Some(t) => cordon::domain::time::parse_duration(&t)
+                    .map_err(|e| anyhow::anyhow!("--ttl: {e}"))?,
+                None => cfg.web.login_link_ttl,
+            };
+            let (token, _) = keys
+                .login_token(p, SystemClock.now(), ttl)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            eprintln!(
+                "one-time sign-in link for {person}, valid for {}:",
+                cordon::domain::time::format_duration(ttl)
+            );
+            println!("{}", cordon::web::auth::login_url(&cfg.public_url, &token));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Report { filters, format } => {
+            let reports: cordon::report::ReportsConfig =
+                cfg.section("reports").map_err(|e| anyhow::anyhow!("{e}"))?;
+            let sla = reports.sla_targets().map_err(|e| anyhow::anyhow!(e))?;
+            let params = cordon::report::ReportParams {
+                since: filters.since.or_else(|| {
+                    (format == "digest" && filters.from.is_none())
+                        .then(|| reports.digest.period.clone())
+                }),
+                from: filters.from,
+                to: filters.to,
+                severity: filters.severity,
+                action: filters.action,
+                rule: filters.rule,
+                path: filters.path,
+                team: filters.team,
+                environment: filters.environment,
+                drills: filters.drills.then(|| "on".to_owned()),
+                table: filters.table.clone(),
+            };
+            let now = SystemClock.now();
+            let q = params.to_query(now).map_err(|e| anyhow::anyhow!(e))?;
+            let store = app::open_store(&cfg).await?;
+            let r = cordon::report::run(&store, &q, &sla, now).await?;
+            use cordon::report::render;
+            match format.as_str() {
+                "table" => print!("{}", render::table(&r)),
+                "csv" => print!("{}", render::csv(&r, filters.table.as_deref())),
+                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+                "html" => {
+                    let t = cordon::templates::Templates::load(
+                        Some(&cfg.templates),
+                        &[cordon::web::TEMPLATES],
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    print!(
+                        "{}",
+                        render::html(&t, &r).map_err(|e| anyhow::anyhow!("{e}"))?
+                    )
+                }
+                "digest" => {
+                    let qs = serde_urlencoded::to_string(&params).unwrap_or_default();
+                    let link = format!("{}/reports?{qs}", cfg.public_url.trim_end_matches('/'));
+                    print!("{}", render::digest(&r, &link));
+                    if reports.digest.enabled {
+                        let next = reports
+                            .digest
+                            .next_due(now)
+                            .map_err(|e| anyhow::anyhow!(e))?;
+                        eprintln!("next scheduled digest: {}", next.to_rfc3339());
+                    } else {
+                        eprintln!(
+                            "the weekly digest is not enabled ([reports.digest] enabled = true)"
+                        );
+                    }
+                }
+                other => bail!("--format {other}: use table, csv, json, html or digest"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Connectors {
             cmd: ConnectorsCmd::Check,

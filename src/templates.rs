@@ -42,6 +42,7 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
         env.add_filter("ms", format_ms);
+        env.add_filter("dt", format_dt);
         for list in std::iter::once(DEFAULTS).chain(extra.iter().copied()) {
             for (name, src) in list {
                 let src = match dir.map(|d| d.join(name)) {
@@ -86,7 +87,7 @@ impl Templates {
 }
 
 /// `{{ 93500 | ms }}` → `1m 33s`: durations in milliseconds for people.
-fn format_ms(v: i64) -> String {
+pub fn format_ms(v: i64) -> String {
     let s = v / 1000;
     match s {
         _ if v < 1000 => format!("{v} ms"),
@@ -94,6 +95,19 @@ fn format_ms(v: i64) -> String {
         _ if s < 3600 => format!("{}m {}s", s / 60, s % 60),
         _ if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
         _ => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// `{{ "2026-11-23T07:46:54.9073Z" | dt }}` → `2026-11-23 07:46:54 UTC`:
+/// stored times for people (whole seconds, always UTC). Anything that is
+/// not a time is shown as it is.
+fn format_dt(v: String) -> String {
+    match chrono::DateTime::parse_from_rfc3339(&v) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        Err(_) => v,
     }
 }
 
@@ -125,5 +139,9 @@ mod tests {
         assert_eq!(format_ms(250), "250 ms");
         assert_eq!(format_ms(93_500), "1m 33s");
         assert_eq!(format_ms(3_600_000 * 26), "1d 2h");
+        assert_eq!(
+            format_dt("2026-11-23T07:46:54.907320306Z".into()),
+            "2026-11-23 07:46:54 UTC"
+        );
     }
 }

@@ -15,6 +15,15 @@ use super::decision::{DecisionEvent, EventKind};
 use super::time::millis_between;
 use serde::{Deserialize, Serialize};
 
+/// The first time of each milestone of a decision's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Milestones {
+    pub proposed: Option<Timestamp>,
+    pub requested: Option<Timestamp>,
+    pub accepted: Option<Timestamp>,
+    pub contained: Option<Timestamp>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ClockFigures {
     /// Tool detection → cordon received the alert.
@@ -49,19 +58,43 @@ impl ClockFigures {
         events: &[DecisionEvent],
     ) -> ClockFigures {
         let first = |f: fn(&EventKind) -> bool| events.iter().find(|e| f(&e.kind)).map(|e| e.at);
-        let proposed = first(|k| matches!(k, EventKind::Proposed { .. }));
-        let requested = first(|k| matches!(k, EventKind::ExecutionRequested));
-        let accepted = first(|k| matches!(k, EventKind::ExecutionAccepted { .. }));
-        let contained = first(|k| matches!(k, EventKind::Contained { .. }));
+        let m = Milestones {
+            proposed: first(|k| matches!(k, EventKind::Proposed { .. })),
+            requested: first(|k| matches!(k, EventKind::ExecutionRequested)),
+            accepted: first(|k| matches!(k, EventKind::ExecutionAccepted { .. })),
+            contained: first(|k| matches!(k, EventKind::Contained { .. })),
+        };
+        ClockFigures::from_milestones(detected_at, received_at, first_post_at, m)
+    }
+
+    /// The same figures from the first time of each milestone. Reports use
+    /// this with milestones the database folded out of the events, over
+    /// thousands of decisions, without decoding every event's JSON.
+    pub fn from_milestones(
+        detected_at: Option<Timestamp>,
+        received_at: Timestamp,
+        first_post_at: Option<Timestamp>,
+        m: Milestones,
+    ) -> ClockFigures {
         ClockFigures {
             detect_to_ingest: span(detected_at, Some(received_at)),
             ingest_to_post: span(Some(received_at), first_post_at),
-            decision_latency: span(proposed, requested),
-            execution_latency: span(requested, accepted),
-            confirm_latency: span(accepted, contained),
-            time_to_contain: span(Some(detected_at.unwrap_or(received_at)), contained),
+            decision_latency: span(m.proposed, m.requested),
+            execution_latency: span(m.requested, m.accepted),
+            confirm_latency: span(m.accepted, m.contained),
+            time_to_contain: span(Some(detected_at.unwrap_or(received_at)), m.contained),
         }
     }
+
+    /// Figure names, in the order of [`ClockFigures::values`].
+    pub const NAMES: [&'static str; 6] = [
+        "detect_to_ingest",
+        "ingest_to_post",
+        "decision_latency",
+        "execution_latency",
+        "confirm_latency",
+        "time_to_contain",
+    ];
 
     /// Every figure that is present.
     pub fn values(&self) -> [Option<i64>; 6] {

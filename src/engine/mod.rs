@@ -841,9 +841,21 @@ impl Engine {
                 after: Some(Duration::from_secs(30)),
             });
         };
-        s.run(self, &job.payload).await.map_err(|e| match e {
-            ChatJobError::Retry { message, after } => JobFailure::Retry { message, after },
-            ChatJobError::Permanent(m) => JobFailure::Permanent(m),
+        let started = std::time::Instant::now();
+        let r = s.run(self, &job.payload).await;
+        metrics::histogram!("cordon_chat_seconds", "platform" => platform.to_owned())
+            .record(started.elapsed().as_secs_f64());
+        r.map_err(|e| {
+            let class = match &e {
+                ChatJobError::Retry { .. } => "retryable",
+                ChatJobError::Permanent(_) => "permanent",
+            };
+            metrics::counter!("cordon_chat_errors_total", "platform" => platform.to_owned(), "class" => class)
+                .increment(1);
+            match e {
+                ChatJobError::Retry { message, after } => JobFailure::Retry { message, after },
+                ChatJobError::Permanent(m) => JobFailure::Permanent(m),
+            }
         })
     }
 
@@ -910,13 +922,15 @@ impl Engine {
             {
                 Ok(job_ids) => {
                     let incident = IncidentId(l.row.incident_id);
-                    if events.iter().any(|e| {
+                    let contained = events.iter().any(|e| {
                         matches!(e.kind, crate::domain::decision::EventKind::Contained { .. })
-                    }) {
+                    });
+                    if contained {
                         self.store
                             .stamp_incident(incident, IncidentStamp::Contained, now)
                             .await?;
                     }
+                    self.record_outcome(&l, contained, now).await;
                     self.after_transition(id, incident, &outcome.effects, job_ids, payloads)
                         .await;
                     l.events.extend(events);
@@ -927,6 +941,40 @@ impl Engine {
             }
         }
         Err(EngineError::Contended)
+    }
+
+    /// Operations metrics of a transition: decisions by mode and outcome,
+    /// and the time-to-contain histogram (from the alert's detection, like
+    /// the reports).
+    async fn record_outcome(&self, l: &Loaded, contained: bool, now: Timestamp) {
+        let state = l.decision.state.as_str();
+        if matches!(
+            state,
+            "contained" | "denied" | "vetoed" | "expired" | "failed" | "rolled_back"
+        ) {
+            metrics::counter!("cordon_decision_outcomes_total", "mode" => l.row.mode.clone(), "outcome" => state)
+                .increment(1);
+        }
+        if contained
+            && l.events
+                .iter()
+                .all(|e| !matches!(e.kind, crate::domain::decision::EventKind::Contained { .. }))
+        {
+            let start = match l.row.alert_id {
+                Some(a) => self
+                    .store
+                    .get_alert(AlertId(a))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|a| a.detected_at),
+                None => None,
+            }
+            .unwrap_or(l.row.created_at);
+            let secs = crate::domain::time::millis_between(start, now).max(0) as f64 / 1000.0;
+            metrics::histogram!("cordon_time_to_contain_seconds", "mode" => l.row.mode.clone())
+                .record(secs);
+        }
     }
 
     /// The one entry point for people, whatever the platform: approve, deny,

@@ -22,6 +22,7 @@ mod directory;
 mod history;
 mod jobs;
 mod misc;
+mod reports;
 
 pub use alerts::*;
 pub use audit::*;
@@ -30,6 +31,7 @@ pub use directory::*;
 pub use history::*;
 pub use jobs::*;
 pub use misc::*;
+pub use reports::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const INGEST_SECRET: &str = "test-ingest-secret-0123456789abcdef";
+pub const WEB_SECRET: &str = "test-web-secret-0123456789abcdef-0123";
 
 pub struct TestApp {
     pub url: String,
@@ -110,6 +111,7 @@ pub async fn spawn_app_with(opts: Options, db: TestDb, vendor: FakeVendor) -> Te
     cfg.playbooks = dir.path().join("playbooks.toml");
     cfg.connectors = dir.path().join("connectors.toml");
     cfg.secrets.ingest_jwt_secret = Some(Secret::new(INGEST_SECRET));
+    cfg.secrets.web_secret = Some(Secret::new(WEB_SECRET));
     for (k, v) in [
         ("TEST_CS_ID", "cid"),
         ("TEST_CS_SECRET", "csecret"),
@@ -260,6 +262,65 @@ impl TestApp {
             .expect("exists")
             .0
             .state
+    }
+
+    /// A one-time sign-in link for `person`, as `cordon login-link` makes it.
+    pub fn login_link(&self, person: &str) -> String {
+        let keys = cordon::web::auth::WebKeys::new(WEB_SECRET).expect("keys");
+        let (token, _) = keys
+            .login_token(
+                &cordon::domain::PersonId(person.into()),
+                self.clock.now(),
+                Duration::from_secs(900),
+            )
+            .expect("token");
+        cordon::web::auth::login_url(&self.url, &token)
+    }
+
+    /// Signs `person` in over HTTP and returns the `Cookie` header value.
+    pub async fn sign_in(&self, person: &str) -> String {
+        let link = self.login_link(person);
+        let token = link.split("token=").nth(1).expect("token").to_owned();
+        let resp = self
+            .no_redirect()
+            .post(format!("{}/login", self.url))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 303, "sign-in redirects");
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .expect("set-cookie")
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        cookie.split(';').next().expect("pair").to_owned()
+    }
+
+    /// A client that shows redirects instead of following them.
+    pub fn no_redirect(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// GET with a session cookie; returns (status, body).
+    pub async fn page(&self, cookie: &str, path: &str) -> (u16, String) {
+        let r = self
+            .no_redirect()
+            .get(format!("{}{path}", self.url))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("get");
+        (r.status().as_u16(), r.text().await.expect("body"))
     }
 
     pub async fn stop(self) {
