@@ -20,6 +20,8 @@ pub struct App {
     pub router: axum::Router,
     pub listener: tokio::net::TcpListener,
     pub config: Config,
+    /// The Slack surface, when `CORDON_SLACK_BOT_TOKEN` is set.
+    pub slack: Option<Arc<crate::chat::slack::Slack>>,
 }
 
 /// Reads and parses the authority matrix; errors name file, line and key.
@@ -190,8 +192,17 @@ impl App {
             ready: Arc::new(AtomicBool::new(true)),
             metrics,
         };
-        let router =
-            crate::http::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
+        let slack = crate::chat::slack::setup(&config, &engine).map_err(|e| anyhow::anyhow!(e))?;
+        let mut router = crate::http::router(state.clone());
+        if let Some(s) = &slack {
+            router = router.merge(crate::chat::slack::http::router(
+                crate::chat::slack::http::SlackHttp {
+                    slack: Arc::clone(s),
+                    engine: Arc::clone(&engine),
+                },
+            ));
+        }
+        let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| {
@@ -206,6 +217,7 @@ impl App {
             router,
             listener,
             config,
+            slack,
         })
     }
 
@@ -218,7 +230,14 @@ impl App {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let loops = self.engine.spawn_loops();
+        let mut loops = self.engine.spawn_loops();
+        if let Some(s) = &self.slack {
+            loops.extend(crate::chat::slack::spawn_loops(
+                s,
+                &self.engine,
+                self.config.secrets.slack_app_token.as_ref(),
+            ));
+        }
         let engine = Arc::clone(&self.engine);
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
