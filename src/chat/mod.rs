@@ -567,7 +567,7 @@ fn decision_model(
 }
 
 /// The thread of an incident: alerts after the first, and every decision
-/// event, oldest first (ties keep a stable order by key).
+/// event, oldest first.
 pub fn timeline(view: &serde_json::Value) -> Vec<TimelineEntry> {
     let mut out = Vec::new();
     let alerts = view["alerts"].as_array().cloned().unwrap_or_default();
@@ -629,7 +629,9 @@ pub fn timeline(view: &serde_json::Value) -> Vec<TimelineEntry> {
             });
         }
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.key.cmp(&b.key)));
+    // Stable: at equal times alerts come first (by id), then each
+    // decision's events in sequence order.
+    out.sort_by_key(|e| e.at);
     out
 }
 
