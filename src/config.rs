@@ -38,9 +38,11 @@ mod dur {
     }
 }
 
-/// The whole configuration.
+/// The whole configuration. (serde cannot combine `deny_unknown_fields`
+/// with the flattened `sections`, so unknown top-level keys are checked
+/// against [`SECTIONS`] after parsing.)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Config {
     /// Address the HTTP server binds (`CORDON_LISTEN`).
     pub listen: String,
@@ -236,6 +238,9 @@ pub enum ConfigError {
     Env { var: String, message: String },
 }
 
+/// The free-form sections adapters own; any other unknown top-level key is an error.
+pub const SECTIONS: &[&str] = &["enrich", "slack", "discord", "routing", "reports", "digest"];
+
 /// Every `CORDON_*` variable cordon reads; others are reported as unknown.
 pub const KNOWN_ENV: &[&str] = &[
     "CORDON_CONFIG",
@@ -256,6 +261,17 @@ pub const KNOWN_ENV: &[&str] = &[
     "CORDON_DISCORD_GUILD_ID",
     "CORDON_DISCORD_API_URL",
     "CORDON_TEST_POSTGRES_URL",
+    "CORDON_TOKEN",
+    // Named by the example config/connectors.toml (`*_env` keys).
+    "CORDON_CROWDSTRIKE_CLIENT_ID",
+    "CORDON_CROWDSTRIKE_CLIENT_SECRET",
+    "CORDON_DEFENDER_CLIENT_ID",
+    "CORDON_DEFENDER_CLIENT_SECRET",
+    "CORDON_SENTINELONE_API_TOKEN",
+    "CORDON_OKTA_API_TOKEN",
+    "CORDON_ENTRA_CLIENT_ID",
+    "CORDON_ENTRA_CLIENT_SECRET",
+    "CORDON_WEBHOOK_SECRET",
 ];
 
 impl Config {
@@ -288,6 +304,18 @@ impl Config {
                 });
             }
         };
+        for (key, value) in &cfg.sections {
+            if !SECTIONS.contains(&key.as_str()) || !value.is_table() {
+                return Err(ConfigError::File {
+                    path: file.display().to_string(),
+                    message: format!(
+                        "unknown key `{key}` (top-level keys are listen, database_url, public_url, matrix, playbooks, \
+                         connectors, templates and the tables [database] [ingest] [engine] [web] [log] {})",
+                        SECTIONS.iter().map(|s| format!("[{s}]")).collect::<Vec<_>>().join(" ")
+                    ),
+                });
+            }
+        }
         let mut warnings = Vec::new();
         for name in env_names {
             if name.starts_with("CORDON_") && !KNOWN_ENV.contains(&name.as_str()) {
@@ -397,6 +425,14 @@ mod tests {
         assert_eq!(c.ingest.dedup_window, Duration::from_secs(600));
         assert_eq!(c.ingest.correlation_window, Duration::from_secs(1800));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_an_error_too() {
+        let err = load("lisen = \"0.0.0.0:1\"\n", &[]).expect_err("typo");
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let (c, _) = load("[enrich]\nbudget = \"1s\"\n", &[]).expect("section");
+        assert!(c.sections.contains_key("enrich"));
     }
 
     #[test]
