@@ -311,7 +311,11 @@ impl Config {
                     message: format!(
                         "unknown key `{key}` (top-level keys are listen, database_url, public_url, matrix, playbooks, \
                          connectors, templates and the tables [database] [ingest] [engine] [web] [log] {})",
-                        SECTIONS.iter().map(|s| format!("[{s}]")).collect::<Vec<_>>().join(" ")
+                        SECTIONS
+                            .iter()
+                            .map(|s| format!("[{s}]"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     ),
                 });
             }

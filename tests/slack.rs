@@ -16,7 +16,7 @@ const SECRET: &str = "test-slack-signing-secret";
 /// Production prod assets get their own channel; everything else goes to triage.
 const ROUTING: &str = r#"
 [slack]
-pacing = "0s"
+pacing = "1ms"
 [routing]
 default = "triage"
 triage = { slack = "C0TRIAGE" }
@@ -551,6 +551,7 @@ async fn complete(
         return Err(format!("{} incidents", incidents.len()));
     }
     let posts = slack.ok_calls("chat.postMessage");
+    let mut expected_posts = 0;
     for i in incidents {
         let id = cordon::domain::IncidentId(i.id);
         let view = cordon::http::incidents::incident_view(&app.engine, id)
@@ -593,6 +594,7 @@ async fn complete(
                     .unwrap_or_default()
             })
             .collect();
+        expected_posts += 1 + expected.len();
         // Everything arrived, nothing twice ...
         let (mut a, mut b) = (replies.clone(), expected.clone());
         a.sort();
@@ -614,6 +616,9 @@ async fn complete(
                 ));
             }
         }
+    }
+    if posts.len() != expected_posts {
+        return Err(format!("{} posts, expected {expected_posts}", posts.len()));
     }
     Ok(())
 }
