@@ -17,6 +17,7 @@ const SECRET: &str = "test-slack-signing-secret";
 const ROUTING: &str = r#"
 [slack]
 pacing = "1ms"
+group_miss_refresh = "1ms"
 [routing]
 default = "triage"
 triage = { slack = "C0TRIAGE" }
@@ -398,6 +399,53 @@ async fn deny_asks_for_a_reason_in_a_modal_and_records_it() {
         .expect("load");
     let json = serde_json::to_string(&l.events).expect("events");
     assert!(json.contains("ledger close tonight"), "{json}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_of_a_slack_user_group_acts_with_the_role_the_group_grants() {
+    let (app, slack) = start().await;
+    // U0GROUPLEAD is no person in the matrix, only in the @soc-leads group.
+    slack.set_group("S0SOCLEADS", &["U0GROUPLEAD"]);
+    let d = crown_jewel_decision(&app).await;
+    let r = interact(
+        &app,
+        &click(&slack, "U0GROUPLEAD", &format!("deny:dec-{}", d.id), 1),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let calls = slack
+        .wait_for("views.open", |c| c.iter().any(|c| c.method == "views.open"))
+        .await;
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "usergroups.users.list" && c.body["usergroup"] == "S0SOCLEADS"),
+        "{calls:#?}"
+    );
+    let open = calls
+        .iter()
+        .find(|c| c.method == "views.open")
+        .expect("open");
+    let submission = serde_json::json!({
+        "type": "view_submission",
+        "user": {"id": "U0GROUPLEAD", "team_id": "T0CORDON"},
+        "view": {"id": "V0001", "type": "modal", "callback_id": "cordon-reason",
+                 "private_metadata": open.body["view"]["private_metadata"],
+                 "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "false positive"}}}}}
+    });
+    let r = interact(&app, &submission).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.decision_state(d.id).await, "denied");
+    let l = app
+        .engine
+        .load(cordon::domain::DecisionId(d.id))
+        .await
+        .expect("load");
+    let last = l.events.last().expect("event");
+    let actor = last.actor.as_ref().expect("actor");
+    assert_eq!(actor.platform_user_id, "U0GROUPLEAD");
+    assert_eq!(actor.role.as_deref(), Some("soc-lead"));
     app.stop().await;
 }
 

@@ -174,3 +174,230 @@ pub fn reason_modal(
             .with_private_metadata(metadata),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{AssetFacts, DecisionModel, Evidence, UserFacts, Who};
+
+    fn t(s: &str) -> crate::domain::Timestamp {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default()
+    }
+
+    fn who(user: &str, person: &str) -> Who {
+        Who {
+            person: Some(person.into()),
+            platform: "slack".into(),
+            user_id: user.into(),
+            role: Some("soc-lead".into()),
+        }
+    }
+
+    fn decision(state: &str, mode: &str) -> DecisionModel {
+        let id = crate::domain::DecisionId(42);
+        DecisionModel {
+            id: 42,
+            reference: "dec-42".into(),
+            action: "isolate_host".into(),
+            target: "db-prod-01".into(),
+            rule: Some("crown-jewels".into()),
+            mode: mode.into(),
+            state: state.into(),
+            terminal: false,
+            deadline: Some(t("2026-11-23T08:10:00Z")),
+            deadline_unix: Some(t("2026-11-23T08:10:00Z").timestamp()),
+            quorum: 2,
+            approvals: 1,
+            approver_roles: vec!["soc-lead".into(), "ciso".into()],
+            veto_roles: vec!["asset-owner".into()],
+            override_roles: vec!["ciso".into()],
+            approved_by: vec![who("U01ALICE", "alice")],
+            decided_by: Some(who("U04DAVE", "dave")),
+            decided_verb: Some("vetoed".into()),
+            reason: Some("ledger close".into()),
+            last_error: Some("vendor said 500".into()),
+            time_to_contain_ms: Some(93_500),
+            evidence: vec![
+                Evidence {
+                    field: "asset.owners".into(),
+                    value: Some("carol, dave".into()),
+                },
+                Evidence {
+                    field: "asset.business_service".into(),
+                    value: None,
+                },
+            ],
+            buttons: crate::chat::VERBS
+                .iter()
+                .map(|v| crate::chat::Button::new(*v, id))
+                .collect(),
+        }
+    }
+
+    fn sample() -> IncidentMessage {
+        let states = [
+            ("pending_approval", "approval"),
+            ("pending_veto", "veto_window"),
+            ("executing", "auto"),
+            ("contained", "auto"),
+            ("failed", "approval"),
+            ("forbidden", "forbidden"),
+            ("vetoed", "approval"),
+        ];
+        IncidentMessage {
+            incident_id: 7,
+            reference: "inc-7".into(),
+            title: "Ransomware detected".into(),
+            severity: "critical".into(),
+            status: "contained".into(),
+            drill: true,
+            source: "crowdstrike (edr-test)".into(),
+            detected_at: t("2026-11-23T08:00:00Z"),
+            detected_unix: t("2026-11-23T08:00:00Z").timestamp(),
+            age_ms: 61_000,
+            opened_at: t("2026-11-23T08:00:01Z"),
+            asset: Some(AssetFacts {
+                hostname: "db-prod-01".into(),
+                tier: Some("crown-jewel".into()),
+                environment: Some("prod".into()),
+                business_service: Some("payments-ledger".into()),
+                owners: vec!["carol".into(), "dave".into()],
+            }),
+            user: Some(UserFacts {
+                username: "jdoe".into(),
+                department: Some("finance".into()),
+                privileged: true,
+            }),
+            intel_hits: vec!["203.0.113.9 (bad-ips)".into()],
+            alert_count: 3,
+            related_alerts: 2,
+            partial: true,
+            contained_at: Some(t("2026-11-23T08:01:33Z")),
+            time_to_contain_ms: Some(93_500),
+            decisions: states.iter().map(|(s, m)| decision(s, m)).collect(),
+        }
+    }
+
+    #[test]
+    fn every_slack_template_renders_with_a_sample_context() {
+        let tpl = Templates::builtin(&[TEMPLATES]).expect("templates load");
+        let m = sample();
+        let content = incident(&tpl, &m).expect("incident renders");
+        let json = serde_json::to_string(&content).expect("json");
+        for expected in [
+            "Ransomware detected",
+            "payments-ledger",
+            "*privileged*",
+            "203.0.113.9 (bad-ips)",
+            "Needs 2 of soc-lead, ciso (1/2 so far)",
+            "Executes at <!date^",
+            "unless vetoed by asset-owner",
+            "executed automatically",
+            "time to contain *1m 33s*",
+            "Advisory only",
+            "Failed: vendor said 500",
+            "Approved by <@U01ALICE>",
+            "Vetoed by <@U04DAVE>",
+            "asset.business_service: unknown",
+            "approve:dec-42",
+            "DRILL",
+        ] {
+            assert!(json.contains(expected), "missing {expected}: {json}");
+        }
+        let kinds = [
+            "alert",
+            "proposed",
+            "approval_requested",
+            "approved",
+            "quorum_reached",
+            "denied",
+            "escalated",
+            "expired",
+            "veto_window_opened",
+            "vetoed",
+            "overridden",
+            "execution_requested",
+            "execution_accepted",
+            "execution_failed",
+            "contained",
+            "extended",
+            "rollback_requested",
+            "rolled_back",
+        ];
+        for k in kinds {
+            let e = crate::chat::TimelineEntry {
+                key: format!("event:42:{k}"),
+                at: t("2026-11-23T08:00:05Z"),
+                at_unix: t("2026-11-23T08:00:05Z").timestamp(),
+                kind: k.into(),
+                decision: Some("dec-42".into()),
+                action: Some("isolate_host".into()),
+                target: Some("db-prod-01".into()),
+                who: Some(who("U02BOB", "bob")),
+                title: Some("Second alert".into()),
+                severity: Some("high".into()),
+                reason: Some("because".into()),
+                until_unix: Some(t("2026-11-23T08:10:00Z").timestamp()),
+                error: Some("timeout".into()),
+            };
+            let text = timeline(&tpl, &e)
+                .expect("timeline renders")
+                .text
+                .unwrap_or_default();
+            assert!(!text.trim().is_empty(), "{k} rendered empty");
+            if k != "alert" {
+                assert!(
+                    text.starts_with("dec-42 `isolate_host db-prod-01`"),
+                    "{k}: {text}"
+                );
+            }
+        }
+        let rest = [
+            (
+                "slack/refusal.txt",
+                serde_json::json!({"verb": "approve", "decision": "dec-42", "message": "rule crown-jewels: approve needs soc-lead or ciso"}),
+            ),
+            (
+                "slack/ack.txt",
+                serde_json::json!({"changed": true, "done": "approved", "decision": "dec-42", "state": "pending_approval", "approvals": 1, "quorum": 2}),
+            ),
+            (
+                "slack/ack.txt",
+                serde_json::json!({"changed": false, "decision": "dec-42", "state": "pending_veto"}),
+            ),
+            (
+                "slack/reason_modal.txt",
+                serde_json::json!({"verb": "veto", "decision": "dec-42", "action": "isolate_host", "target": "db-prod-01"}),
+            ),
+            (
+                "slack/status.txt",
+                serde_json::json!({"incidents": [{"reference": "inc-7", "severity": "critical", "title": "x", "pending": [{"reference": "dec-42", "action": "isolate_host", "target": "db-prod-01", "state": "pending_approval"}]}]}),
+            ),
+            ("slack/status.txt", serde_json::json!({"incidents": []})),
+            ("slack/help.txt", serde_json::json!({})),
+            (
+                "slack/proposed.txt",
+                serde_json::json!({"decision": "dec-42", "action": "isolate_host", "target": "db-prod-01", "incident": "inc-7", "state": "pending_approval", "rule": "crown-jewels"}),
+            ),
+        ];
+        let rest_names: Vec<&str> = rest.iter().map(|(n, _)| *n).collect();
+        for (name, ctx) in rest {
+            let text = tpl.render(name, ctx).expect(name);
+            assert!(!text.trim().is_empty(), "{name} rendered empty");
+        }
+        let modal = reason_modal(
+            &tpl,
+            "Veto",
+            serde_json::json!({"verb": "veto", "decision": "dec-42", "action": "isolate_host", "target": "db-prod-01"}),
+            "{}".into(),
+        )
+        .expect("modal");
+        assert!(
+            serde_json::to_string(&modal)
+                .expect("json")
+                .contains("cordon-reason")
+        );
+    }
+}
