@@ -399,5 +399,22 @@ mod tests {
                 .expect("json")
                 .contains("cordon-reason")
         );
+        // Every embedded template was exercised above.
+        let mut covered: Vec<&str> = vec![
+            "slack/incident.txt",
+            "slack/decision.txt",
+            "slack/footer.txt",
+            "slack/notification.txt",
+            "slack/thread_alert.txt",
+            "slack/thread_event.txt",
+            "slack/reason_modal.txt",
+        ];
+        covered.extend(rest_names);
+        for (name, _) in TEMPLATES {
+            assert!(
+                covered.contains(name),
+                "{name} is not rendered by this test"
+            );
+        }
     }
 }
