@@ -102,19 +102,19 @@ impl Slack {
         let text = match engine.act(&actor, button.decision, verb, reason).await {
             Ok(r) => self.templates.render(
                 "slack/ack.txt",
-                serde_json::json!({
+                render::escaped(serde_json::json!({
                     "changed": r.changed, "verb": verb.as_str(), "done": past(verb),
                     "decision": r.decision.to_string(), "state": r.state.as_str(),
                     "approvals": r.approvals, "quorum": if verb == Verb::Approve { r.quorum } else { 0 },
-                }),
+                })),
             ),
             Err(EngineError::Refused(e)) => {
                 tracing::info!(user = %user, decision = %button.decision, verb = %verb, "slack: click refused");
                 self.templates.render(
                     "slack/refusal.txt",
-                    serde_json::json!({
+                    render::escaped(serde_json::json!({
                         "verb": verb.as_str(), "decision": button.decision.to_string(), "message": e.to_string(),
-                    }),
+                    })),
                 )
             }
             Err(e) => Ok(format!(":warning: {} {}: {e}", label(verb), button.decision)),
@@ -302,7 +302,10 @@ impl Slack {
             }));
         }
         self.templates
-            .render("slack/status.txt", serde_json::json!({ "incidents": out }))
+            .render(
+                "slack/status.txt",
+                render::escaped(serde_json::json!({ "incidents": out })),
+            )
             .map_err(|e| e.to_string())
     }
 
@@ -426,10 +429,10 @@ impl Slack {
         self.templates
             .render(
                 "slack/proposed.txt",
-                serde_json::json!({
+                render::escaped(serde_json::json!({
                     "decision": id.to_string(), "action": action.to_string(), "target": target.value,
                     "incident": incident.to_string(), "state": state, "rule": rule,
-                }),
+                })),
             )
             .map_err(|e| e.to_string())
     }

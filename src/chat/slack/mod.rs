@@ -243,9 +243,15 @@ impl Slack {
         let m = IncidentMessage::build(&view, &|h| matrices.get(h), now);
         let mut state = store.chat_state(PLATFORM, incident).await?;
         let content = render::incident(&self.templates, &m)?;
-        let hash = hex::encode(sha2::Sha256::digest(
-            serde_json::to_vec(&content).unwrap_or_default(),
-        ));
+        // What the message shows, minus the age (Slack renders it live):
+        // an unchanged incident is not edited again.
+        let hash = {
+            let mut shown = m.clone();
+            shown.age_ms = 0;
+            hex::encode(sha2::Sha256::digest(
+                serde_json::to_vec(&shown).unwrap_or_default(),
+            ))
+        };
         let (channel, ts) = match store.incident_message(PLATFORM, incident).await? {
             Some(msg) => (msg.channel, msg.message_ref),
             None => {

@@ -60,6 +60,31 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Escapes `&`, `<` and `>` in every string of a template context. Alert
+/// titles, hostnames and reasons come from outside (a SIEM, a clicker):
+/// unescaped, `<!channel>` or `<https://evil|Approve here>` in an alert
+/// title would become a mention or a disguised link in the incident
+/// channel. The templates add Slack's own markup (`<@U…>`, `<!date^…>`)
+/// around the escaped values.
+pub fn escaped<S: serde::Serialize>(ctx: S) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) if s.contains(['&', '<', '>']) => {
+                *s = s
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;");
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            serde_json::Value::Object(o) => o.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(ctx).unwrap_or_default();
+    walk(&mut v);
+    v
+}
+
 /// Slack's limits: section text 3000 characters, header 150.
 fn cut(s: &str, max: usize) -> String {
     let s = s.trim_end();
@@ -86,7 +111,7 @@ fn button(b: &Button) -> SlackActionBlockElement {
 /// The main message: header, facts, one section (+ buttons) per decision,
 /// and a footer with status and time to contain.
 pub fn incident(t: &Templates, m: &IncidentMessage) -> Result<SlackMessageContent, TemplateError> {
-    let ctx = serde_json::json!({ "m": m });
+    let ctx = escaped(serde_json::json!({ "m": m }));
     let mut blocks: Vec<SlackBlock> = vec![
         SlackHeaderBlock::new(pt!(cut(&m.title, 150))).into(),
         SlackSectionBlock::new()
@@ -128,7 +153,10 @@ pub fn timeline(t: &Templates, e: &TimelineEntry) -> Result<SlackMessageContent,
     } else {
         "slack/thread_event.txt"
     };
-    let text = cut(&t.render(name, serde_json::json!({ "e": e }))?, 3000);
+    let text = cut(
+        &t.render(name, escaped(serde_json::json!({ "e": e })))?,
+        3000,
+    );
     Ok(SlackMessageContent::new().with_text(text))
 }
 
@@ -146,7 +174,7 @@ pub fn reason_modal(
     ctx: serde_json::Value,
     metadata: String,
 ) -> Result<SlackView, TemplateError> {
-    let prompt = t.render("slack/reason_modal.txt", &ctx)?;
+    let prompt = t.render("slack/reason_modal.txt", escaped(&ctx))?;
     let input = SlackInputBlock::new(
         pt!("Reason"),
         SlackBlockPlainTextInputElement::new()
@@ -278,6 +306,20 @@ mod tests {
             time_to_contain_ms: Some(93_500),
             decisions: states.iter().map(|(s, m)| decision(s, m)).collect(),
         }
+    }
+
+    #[test]
+    fn outside_text_cannot_mention_the_channel_or_hide_a_link() {
+        let tpl = Templates::builtin(&[TEMPLATES]).expect("templates load");
+        let mut m = sample();
+        m.title = "<!channel> see <https://evil.example|Approve here> & more".into();
+        let content = incident(&tpl, &m).expect("renders");
+        let text = content.text.unwrap_or_default();
+        assert!(text.contains("&lt;!channel&gt;"), "{text}");
+        assert!(
+            !text.contains("<!channel>") && !text.contains("<https://evil"),
+            "{text}"
+        );
     }
 
     #[test]
