@@ -637,7 +637,7 @@ async fn complete(
         let expected: Vec<String> = cordon::chat::timeline(&view)
             .iter()
             .map(|e| {
-                cordon::chat::slack::render::timeline(templates, e)
+                cordon::chat::slack::render::timeline(templates, e, &[])
                     .map(|c| c.text.unwrap_or_default())
                     .unwrap_or_default()
             })
@@ -669,4 +669,70 @@ async fn complete(
         return Err(format!("{} posts, expected {expected_posts}", posts.len()));
     }
     Ok(())
+}
+
+#[tokio::test]
+async fn an_escalation_is_announced_in_the_thread_with_mentions_of_the_new_approvers() {
+    let (app, slack) = start().await;
+    let d = crown_jewel_decision(&app).await;
+    slack
+        .wait_for("the main message", |c| {
+            c.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+    // Nobody decides within the rule's 10 minutes: soc-oncall is asked.
+    app.advance(Duration::from_secs(601)).await;
+    let calls = slack
+        .wait_for("the escalation in the thread", |c| {
+            c.iter()
+                .any(|c| c.method == "chat.postMessage" && c.body.to_string().contains("escalated"))
+        })
+        .await;
+    let text = calls
+        .iter()
+        .find(|c| c.method == "chat.postMessage" && c.body.to_string().contains("escalated"))
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_owned())
+        .expect("escalation");
+    assert!(
+        !calls
+            .iter()
+            .find(|c| c.body.to_string().contains("escalated"))
+            .expect("c")
+            .body["thread_ts"]
+            .is_null()
+    );
+    assert!(
+        text.contains("<@U04DAVE>") && text.contains("<!subteam^S0SOCONCALL>"),
+        "{text}"
+    );
+    assert_eq!(app.decision_state(d.id).await, "pending_approval");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_events_endpoint_answers_slacks_url_verification_when_signed() {
+    let (app, _slack) = start().await;
+    let body = serde_json::json!({"type": "url_verification", "challenge": "c-123", "token": "x"})
+        .to_string();
+    let r = post_signed(
+        &app,
+        "/slack/events",
+        body.clone(),
+        app.clock.now().timestamp(),
+        SECRET,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["challenge"], "c-123");
+    let r = post_signed(
+        &app,
+        "/slack/events",
+        body,
+        app.clock.now().timestamp(),
+        "wrong",
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    app.stop().await;
 }

@@ -293,7 +293,16 @@ impl Slack {
             if state.contains_key(&e.key) {
                 continue;
             }
-            let reply = render::timeline(&self.templates, &e)?;
+            let mentions = match (&e.kind[..], &e.decision) {
+                ("escalated", Some(r)) => m
+                    .decisions
+                    .iter()
+                    .find(|d| &d.reference == r)
+                    .map(|d| mentions(&engine.matrix(), &d.approver_roles))
+                    .unwrap_or_default(),
+                _ => vec![],
+            };
+            let reply = render::timeline(&self.templates, &e, &mentions)?;
             self.paced(&channel).await?;
             let r = self.api.post(&channel, reply, Some(&ts)).await?;
             store
@@ -309,6 +318,29 @@ impl Slack {
         }
         Ok(())
     }
+}
+
+/// Slack mentions for the members of `roles`: the people's user ids and
+/// the roles' user groups.
+fn mentions(matrix: &Matrix, roles: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in roles.iter().filter_map(|r| matrix.roles.get(r)) {
+        for p in r.members.iter().filter_map(|p| matrix.people.get(p)) {
+            if let Some(u) = &p.slack {
+                let m = format!("<@{u}>");
+                if !out.contains(&m) {
+                    out.push(m);
+                }
+            }
+        }
+        for g in &r.slack_groups {
+            let m = format!("<!subteam^{g}>");
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+    }
+    out
 }
 
 /// Matrices of the decisions in a view, by hash (loaded once per sync).

@@ -146,17 +146,22 @@ pub fn incident(t: &Templates, m: &IncidentMessage) -> Result<SlackMessageConten
         .with_blocks(blocks))
 }
 
-/// One thread reply.
-pub fn timeline(t: &Templates, e: &TimelineEntry) -> Result<SlackMessageContent, TemplateError> {
+/// One thread reply. `mentions` is Slack markup (`<@U…>`, `<!subteam^S…>`)
+/// for the people now asked to act, used by escalations.
+pub fn timeline(
+    t: &Templates,
+    e: &TimelineEntry,
+    mentions: &[String],
+) -> Result<SlackMessageContent, TemplateError> {
     let name = if e.kind == "alert" {
         "slack/thread_alert.txt"
     } else {
         "slack/thread_event.txt"
     };
-    let text = cut(
-        &t.render(name, escaped(serde_json::json!({ "e": e })))?,
-        3000,
-    );
+    let mut ctx = escaped(serde_json::json!({ "e": e }));
+    // Built by cordon from the matrix, not from outside text: not escaped.
+    ctx["mentions"] = serde_json::json!(mentions);
+    let text = cut(&t.render(name, ctx)?, 3000);
     Ok(SlackMessageContent::new().with_text(text))
 }
 
@@ -384,7 +389,7 @@ mod tests {
                 until_unix: Some(t("2026-11-23T08:10:00Z").timestamp()),
                 error: Some("timeout".into()),
             };
-            let text = timeline(&tpl, &e)
+            let text = timeline(&tpl, &e, &["<@U03CAROL>".to_owned()])
                 .expect("timeline renders")
                 .text
                 .unwrap_or_default();
