@@ -483,3 +483,27 @@ pub fn spawn_loops(
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_has_valid_slack_and_routing_sections() {
+        let text = include_str!("../../../config/cordon.toml");
+        let v: toml::Table = toml::from_str(text).expect("cordon.toml parses");
+        let slack: SlackConfig = v["slack"].clone().try_into().expect("[slack]");
+        assert_eq!(slack.pacing, Duration::from_secs(1));
+        let routing: Routing = v["routing"].clone().try_into().expect("[routing]");
+        assert_eq!(
+            routing.destination("slack", &RouteFacts::default()),
+            Ok(Destination::Channel("C0SOCTRIAGE".into()))
+        );
+    }
+
+    #[test]
+    fn an_unknown_slack_key_is_an_error() {
+        let v: toml::Value = toml::from_str("pacng = \"1s\"").expect("toml");
+        assert!(v.try_into::<SlackConfig>().is_err());
+    }
+}

@@ -108,3 +108,61 @@ pub fn spawn(
         listener.shutdown().await;
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Socket Mode hands us slack-morphism's typed events; the handlers read
+    /// the JSON shape Slack sends over HTTP. The round trip must keep every
+    /// field they read.
+    #[test]
+    fn typed_socket_mode_events_keep_the_fields_the_handlers_read() {
+        let click = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": "U01ALICE", "username": "alice", "team_id": "T0CORDON"},
+            "team": {"id": "T0CORDON", "domain": "cordon"},
+            "api_app_id": "A1",
+            "channel": {"id": "C1", "name": "inc"},
+            "container": {"type": "message", "message_ts": "1.1", "channel_id": "C1"},
+            "trigger_id": "t-1",
+            "response_url": "https://hooks.slack.com/actions/T/1/x",
+            "actions": [{"type": "button", "action_id": "approve:dec-42", "block_id": "dec-42",
+                         "value": "approve:dec-42", "action_ts": "1.2"}]
+        });
+        let typed: SlackInteractionEvent = serde_json::from_value(click).expect("parses");
+        let back = serde_json::to_value(&typed).expect("serialises");
+        assert_eq!(back["type"], "block_actions");
+        assert_eq!(back["user"]["id"], "U01ALICE");
+        assert_eq!(back["user"]["team_id"], "T0CORDON");
+        assert_eq!(back["actions"][0]["action_id"], "approve:dec-42");
+        assert_eq!(back["trigger_id"], "t-1");
+        assert_eq!(
+            back["response_url"],
+            "https://hooks.slack.com/actions/T/1/x"
+        );
+        assert_eq!(back["channel"]["id"], "C1");
+
+        let submit = serde_json::json!({
+            "type": "view_submission",
+            "user": {"id": "U02BOB", "team_id": "T0CORDON"},
+            "team": {"id": "T0CORDON"},
+            "view": {"id": "V1", "team_id": "T0CORDON", "type": "modal", "hash": "h",
+                     "title": {"type": "plain_text", "text": "Deny dec-42"}, "blocks": [],
+                     "callback_id": "cordon-reason", "private_metadata": "{\"button\":\"deny:dec-42\"}",
+                     "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "fp"}}}}}
+        });
+        let typed: SlackInteractionEvent = serde_json::from_value(submit).expect("parses");
+        let back = serde_json::to_value(&typed).expect("serialises");
+        assert_eq!(back["type"], "view_submission");
+        assert_eq!(back["view"]["callback_id"], "cordon-reason");
+        assert_eq!(
+            back["view"]["private_metadata"],
+            "{\"button\":\"deny:dec-42\"}"
+        );
+        assert_eq!(
+            back["view"]["state"]["values"]["reason"]["reason"]["value"],
+            "fp"
+        );
+    }
+}
