@@ -355,6 +355,38 @@ async fn an_unauthorised_click_is_refused_privately_and_audited_and_a_double_cli
 }
 
 #[tokio::test]
+async fn someone_who_may_not_veto_is_refused_at_once_without_a_reason_form() {
+    let (app, slack) = start().await;
+    let d = crown_jewel_decision(&app).await;
+    // heidi is no owner of db-prod-01: the veto belongs to asset-owner.
+    let r = interact(
+        &app,
+        &click(&slack, "U08HEIDI", &format!("veto:dec-{}", d.id), 1),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let calls = slack
+        .wait_for("the refusal", |c| c.iter().any(|c| c.path == "U08HEIDI-1"))
+        .await;
+    assert!(
+        !calls.iter().any(|c| c.method == "views.open"),
+        "{calls:#?}"
+    );
+    let text = calls
+        .iter()
+        .find(|c| c.path == "U08HEIDI-1")
+        .map(|c| c.body["text"].to_string())
+        .unwrap_or_default();
+    assert!(text.contains("asset-owner"), "{text}");
+    let audit = app.engine.store.recent_audit(20).await.expect("audit");
+    assert!(
+        audit.iter().any(|a| a.action == "refused.veto"),
+        "{audit:#?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn deny_asks_for_a_reason_in_a_modal_and_records_it() {
     let (app, slack) = start().await;
     let d = crown_jewel_decision(&app).await;

@@ -151,7 +151,7 @@ impl Slack {
                     else {
                         continue;
                     };
-                    if needs_reason(button.verb) {
+                    if needs_reason(button.verb) && self.may_act(engine, &user, button).await {
                         let trigger = p["trigger_id"].as_str().unwrap_or_default();
                         if let Err(e) = self
                             .ask_reason(
@@ -215,6 +215,26 @@ impl Slack {
             }
             _ => Reply::Empty,
         }
+    }
+
+    /// Whether `user` holds a role that may use this button now. Only to
+    /// spare someone a reason form that would be refused anyway: without
+    /// the role the click goes straight to the engine, which refuses it,
+    /// says why and audits it. The engine decides either way.
+    async fn may_act(&self, engine: &Arc<Engine>, user: &str, b: ButtonId) -> bool {
+        let Ok(l) = engine.load(b.decision).await else {
+            return true;
+        };
+        let (Some(rule), Ok(ctx)) = (
+            l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)),
+            serde_json::from_str::<crate::domain::ActionContext>(&l.row.context),
+        ) else {
+            return true;
+        };
+        let roles = l.matrix.roles_of(&self.actor(user).await, &ctx);
+        crate::domain::decision::allowed_roles(rule, l.decision.escalation_step, b.verb)
+            .iter()
+            .any(|r| roles.contains(r))
     }
 
     /// Opens the reason modal for Deny, Veto or Override.

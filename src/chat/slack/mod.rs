@@ -183,51 +183,128 @@ impl Slack {
             })
     }
 
-    /// Where the incident's first message goes; creates and fills the
-    /// incident channel when routing asks for one.
+    /// Where the incident's first message goes. For a per-incident channel
+    /// it creates the channel (a name already taken, e.g. by a run that
+    /// crashed before recording it, gets a suffix) and records it at once,
+    /// before anything else can fail.
     async fn open_channel(
         &self,
         engine: &Engine,
         m: &IncidentMessage,
         team: Option<&str>,
     ) -> Result<String, SyncError> {
+        let incident = IncidentId(m.incident_id);
         let facts = RouteFacts {
             severity: m.severity.parse().ok(),
             environment: m.asset.as_ref().and_then(|a| a.environment.as_deref()),
             team,
             tier: m.asset.as_ref().and_then(|a| a.tier.as_deref()),
         };
-        match self.routing.destination(PLATFORM, &facts) {
-            Err(e) => Err(SyncError::Permanent(e.to_string())),
-            Ok(Destination::Channel(c)) => Ok(c),
+        let (id, own) = match self.routing.destination(PLATFORM, &facts) {
+            Err(e) => return Err(SyncError::Permanent(e.to_string())),
+            Ok(Destination::Channel(c)) => (c, false),
             Ok(Destination::IncidentChannel) => {
-                let name = incident_channel_name(m.incident_id, m.opened_at, &m.title);
-                let id = self
-                    .api
-                    .create_channel(&name, self.cfg.private_channels)
-                    .await?;
-                if self.cfg.invite {
-                    let matrix = engine.matrix();
-                    let mut users: std::collections::BTreeSet<String> = m
-                        .people_involved(&matrix)
-                        .iter()
-                        .filter_map(|p| matrix.people.get(p).and_then(|p| p.slack.clone()))
-                        .collect();
-                    let groups: Vec<String> = m
-                        .roles_involved()
-                        .iter()
-                        .filter_map(|r| matrix.roles.get(r))
-                        .flat_map(|r| r.slack_groups.iter().cloned())
-                        .collect();
-                    users.extend(self.groups.members_of(&groups).await);
-                    let users: Vec<String> = users.into_iter().collect();
-                    if !users.is_empty() {
-                        self.api.invite(&id, &users).await?;
+                let base = incident_channel_name(m.incident_id, m.opened_at, &m.title);
+                let mut created = None;
+                for n in 1..=5 {
+                    let name = if n == 1 {
+                        base.clone()
+                    } else {
+                        format!("{}-{n}", base.chars().take(77).collect::<String>())
+                    };
+                    match self
+                        .api
+                        .create_channel(&name, self.cfg.private_channels)
+                        .await
+                    {
+                        Ok(id) => {
+                            created = Some(id);
+                            break;
+                        }
+                        Err(e) if e.code() == "name_taken" => continue,
+                        Err(e) => return Err(e.into()),
                     }
                 }
-                Ok(id)
+                let id = created.ok_or_else(|| {
+                    SyncError::Permanent(format!("channel names {base}(-2..-5) are all taken"))
+                })?;
+                (id, true)
+            }
+        };
+        let now = engine.now();
+        engine
+            .store
+            .put_chat_state(PLATFORM, incident, "channel", &id, now)
+            .await?;
+        if own {
+            engine
+                .store
+                .put_chat_state(PLATFORM, incident, "own_channel", "true", now)
+                .await?;
+        }
+        Ok(id)
+    }
+
+    /// Invites into the incident's own channel everyone who may act on one
+    /// of its decisions and was not invited yet (escalations and new
+    /// decisions bring new people). An invitation Slack refuses for good
+    /// (a missing scope, a deactivated user) is logged and does not stop
+    /// the incident from being posted.
+    async fn invite_new(
+        &self,
+        engine: &Engine,
+        m: &IncidentMessage,
+        channel: &str,
+        state: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), SyncError> {
+        if !self.cfg.invite || state.get("own_channel").map(String::as_str) != Some("true") {
+            return Ok(());
+        }
+        let matrix = engine.matrix();
+        let mut users: std::collections::BTreeSet<String> = m
+            .people_involved(&matrix)
+            .iter()
+            .filter_map(|p| matrix.people.get(p).and_then(|p| p.slack.clone()))
+            .collect();
+        let groups: Vec<String> = m
+            .roles_involved()
+            .iter()
+            .filter_map(|r| matrix.roles.get(r))
+            .flat_map(|r| r.slack_groups.iter().cloned())
+            .collect();
+        users.extend(self.groups.members_of(&groups).await);
+        let done: std::collections::BTreeSet<String> = state
+            .get("invited")
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let new: Vec<String> = users.difference(&done).cloned().collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        match self.api.invite(channel, &new).await {
+            Ok(()) => {}
+            Err(e @ SlackError::Retry { .. }) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(channel = %channel, error = %e, "slack: could not invite the people involved")
             }
         }
+        let all: Vec<String> = users.union(&done).cloned().collect();
+        engine
+            .store
+            .put_chat_state(
+                PLATFORM,
+                IncidentId(m.incident_id),
+                "invited",
+                &all.join(","),
+                engine.now(),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Brings Slack in line with one incident (see the module docs).
@@ -260,12 +337,12 @@ impl Slack {
                     None => {
                         let team = view["incident"]["team"].as_str();
                         let c = self.open_channel(engine, &m, team).await?;
-                        store
-                            .put_chat_state(PLATFORM, incident, "channel", &c, now)
-                            .await?;
+                        state = store.chat_state(PLATFORM, incident).await?;
                         c
                     }
                 };
+                self.invite_new(engine, &m, &channel, &state).await?;
+                state = store.chat_state(PLATFORM, incident).await?;
                 self.paced(&channel).await?;
                 let ts = self.api.post(&channel, content.clone(), None).await?;
                 store
@@ -289,6 +366,10 @@ impl Slack {
                 (channel, ts)
             }
         };
+        if state.contains_key("invited") {
+            // Later decisions and escalations may involve new people.
+            self.invite_new(engine, &m, &channel, &state).await?;
+        }
         for e in timeline(&view) {
             if state.contains_key(&e.key) {
                 continue;
