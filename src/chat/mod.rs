@@ -112,19 +112,27 @@ pub fn buttons_for(
     use DecisionState as S;
     let Some(rule) = rule else { return vec![] };
     let offered: &[Verb] = match state {
-        S::PendingApproval => &[Verb::Approve, Verb::Deny],
+        S::PendingApproval => &[Verb::Approve, Verb::Deny, Verb::Veto],
         S::PendingVeto => &[Verb::Veto],
         S::Denied | S::Vetoed => &[Verb::Override],
-        S::Contained => &[Verb::Extend, Verb::Release],
+        S::Executing => &[Verb::Veto],
+        S::Contained => &[Verb::Veto, Verb::Extend, Verb::Release],
         S::Failed => &[Verb::Retry],
         _ => &[],
     };
+    // A veto after execution only exists where the rule rolls back.
+    let late_veto = rule.after_execution_veto
+        == crate::domain::matrix::AfterExecutionVeto::Rollback
+        && rule.inverse.is_some();
     offered
         .iter()
         .copied()
         .filter(|v| !allowed_roles(rule, step, *v).is_empty())
         .filter(|v| *v != Verb::Extend || rule.max_duration.is_some())
         .filter(|v| *v != Verb::Release || rule.inverse.is_some())
+        .filter(|v| {
+            *v != Verb::Veto || matches!(state, S::PendingApproval | S::PendingVeto) || late_veto
+        })
         .collect()
 }
 
@@ -678,6 +686,28 @@ mod tests {
         assert!("launch:dec-1".parse::<ButtonId>().is_err());
         assert!("approve".parse::<ButtonId>().is_err());
         assert!("approve:dec-x".parse::<ButtonId>().is_err());
+    }
+
+    #[test]
+    fn buttons_follow_the_state_and_the_rule() {
+        let text = include_str!("../../config/authority.toml");
+        let m = Matrix::parse("authority.toml", text).expect("example matrix");
+        let crown = m.rule("crown-jewels");
+        let ws = m.rule("contain-workstations");
+        use DecisionState as S;
+        assert_eq!(
+            buttons_for(S::PendingApproval, crown, 0),
+            [Verb::Approve, Verb::Deny, Verb::Veto]
+        );
+        assert_eq!(buttons_for(S::PendingVeto, crown, 0), [Verb::Veto]);
+        assert_eq!(buttons_for(S::Vetoed, crown, 0), [Verb::Override]);
+        assert_eq!(buttons_for(S::Failed, crown, 0), [Verb::Retry]);
+        // crown-jewels has no veto after execution; workstations roll back.
+        assert!(!buttons_for(S::Contained, crown, 0).contains(&Verb::Veto));
+        assert!(buttons_for(S::Contained, ws, 0).contains(&Verb::Veto));
+        assert!(buttons_for(S::Contained, ws, 0).contains(&Verb::Release));
+        assert!(buttons_for(S::Forbidden, None, 0).is_empty());
+        assert!(buttons_for(S::Expired, crown, 0).is_empty());
     }
 
     #[test]
