@@ -99,7 +99,8 @@ impl FakeSlack {
 
     /// Waits (real time) until `f` holds over the recorded calls.
     pub async fn wait_for(&self, what: &str, f: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        for _ in 0..500 {
+        // Generous: two cores are shared by parallel tests and PostgreSQL.
+        for _ in 0..1500 {
             let calls = self.calls();
             if f(&calls) {
                 return calls;
