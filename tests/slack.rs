@@ -250,10 +250,22 @@ async fn full_flow(postgres: bool) {
         "buttons must be gone: {shown}"
     );
     // The decision's events went to the thread, in order.
+    let prefix = format!("dec-{} ", d.id);
+    let calls = slack
+        .wait_for("the containment in the thread", |c| {
+            c.iter().any(|c| {
+                let t = c.body["text"].as_str().unwrap_or_default();
+                !c.body["thread_ts"].is_null()
+                    && t.starts_with(&prefix)
+                    && t.contains(":white_check_mark: contained")
+            })
+        })
+        .await;
     let thread: Vec<String> = calls
         .iter()
         .filter(|c| c.method == "chat.postMessage" && !c.body["thread_ts"].is_null())
         .map(|c| c.body["text"].as_str().unwrap_or_default().to_owned())
+        .filter(|t| t.starts_with(&prefix))
         .collect();
     let approved = thread
         .iter()
@@ -261,7 +273,7 @@ async fn full_flow(postgres: bool) {
         .expect("alice in thread");
     let contained = thread
         .iter()
-        .position(|t| t.contains("contained"))
+        .position(|t| t.contains(":white_check_mark: contained"))
         .expect("contained in thread");
     assert!(approved < contained, "{thread:#?}");
     app.stop().await;

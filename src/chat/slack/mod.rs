@@ -5,8 +5,8 @@
 //!   platform+incident at a time, in order, retried with Slack's
 //!   `Retry-After` on 429). Each job brings Slack in line with the incident:
 //!   post the main message if there is none (creating the incident channel
-//!   first when routing says so), post every thread item not posted yet,
-//!   then `chat.update` the main message if what it shows changed. What was
+//!   first when routing says so), else `chat.update` it if what it shows
+//!   changed, then post every thread item not posted yet. What was
 //!   posted is recorded in `chat_state` right after each call, so a retried
 //!   job continues where the last one stopped and posts nothing twice.
 //! - **Interactions** (`/slack/interactions`, `/slack/commands`,
@@ -366,9 +366,17 @@ impl Slack {
                 (channel, ts)
             }
         };
+        // Invited before they are shown buttons.
         if state.contains_key("invited") {
             // Later decisions and escalations may involve new people.
             self.invite_new(engine, &m, &channel, &state).await?;
+        }
+        // The current state (and its buttons) first; the timeline after.
+        if state.get("main_hash") != Some(&hash) {
+            self.api.update(&channel, &ts, content).await?;
+            store
+                .put_chat_state(PLATFORM, incident, "main_hash", &hash, now)
+                .await?;
         }
         for e in timeline(&view) {
             if state.contains_key(&e.key) {
@@ -390,12 +398,6 @@ impl Slack {
                 .put_chat_state(PLATFORM, incident, &e.key, &r, now)
                 .await?;
             metrics::counter!("cordon_chat_posts_total", "platform" => PLATFORM).increment(1);
-        }
-        if state.get("main_hash") != Some(&hash) {
-            self.api.update(&channel, &ts, content).await?;
-            store
-                .put_chat_state(PLATFORM, incident, "main_hash", &hash, now)
-                .await?;
         }
         Ok(())
     }
