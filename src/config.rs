@@ -118,6 +118,8 @@ pub struct EngineConfig {
     /// How often a connector's confirmation is polled.
     #[serde(deserialize_with = "dur::de")]
     pub confirm_interval: Duration,
+    /// Polls before an unconfirmed action is marked failed (retryable).
+    pub confirm_attempts: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +209,7 @@ impl Default for EngineConfig {
             retry_max: Duration::from_secs(300),
             max_attempts: 8,
             confirm_interval: Duration::from_secs(5),
+            confirm_attempts: 60,
         }
     }
 }

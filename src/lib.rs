@@ -39,5 +39,6 @@ pub mod executors;
 pub mod http;
 pub mod ingest;
 pub mod playbooks;
+pub mod replay;
 pub mod store;
 pub mod templates;

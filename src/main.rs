@@ -53,6 +53,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run the stored decisions of a period through another authority
+    /// matrix and compare with what really happened.
+    Replay {
+        #[arg(long)]
+        matrix: PathBuf,
+        #[arg(long, default_value = "30d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -124,6 +134,10 @@ enum AlertCmd {
         url: String,
         #[arg(long, env = "CORDON_TOKEN")]
         token: String,
+        /// Send it as a drill: people are asked for real, connectors run
+        /// dry, reports keep it apart (the token needs the `drill` scope).
+        #[arg(long)]
+        drill: bool,
     },
 }
 
@@ -204,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let addr = app.local_addr()?;
             tracing::info!(%addr, database = %cordon::store::redact_url(&app.config.database_url), "cordon is serving");
             eprintln!("cordon listening on http://{addr} (health: /healthz, ready: /readyz)");
+            spawn_reload_on_sighup(Arc::clone(&app.engine), app.config.matrix.clone());
             app.serve(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -271,6 +286,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Replay {
+            matrix,
+            since,
+            json,
+        } => {
+            let (candidate, _) = app::load_matrix(&matrix)?;
+            let since = cordon::domain::time::parse_duration(&since)
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+            let store = app::open_store(&cfg).await?;
+            let now = SystemClock.now();
+            let from = now - chrono::Duration::from_std(since).unwrap_or_default();
+            let mut loaded = Vec::new();
+            for (row, records) in store
+                .decisions_between(from, now + chrono::Duration::seconds(1))
+                .await?
+            {
+                let events = records
+                    .iter()
+                    .map(cordon::engine::from_record)
+                    .collect::<Result<Vec<_>, _>>()?;
+                loaded.push((row, events));
+            }
+            let (rows, summary) = cordon::replay::replay(&candidate, &loaded);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "rows": rows, "summary": summary })
+                    )?
+                );
+            } else {
+                print!("{}", cordon::replay::render_table(&rows, &summary));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Audit {
             cmd: AuditCmd::Verify,
         } => {
@@ -334,6 +384,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     format,
                     url,
                     token,
+                    drill,
                 },
         } => {
             let body =
@@ -341,6 +392,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let url = match format {
                 Some(f) => format!("{}/v1/alerts/{f}", url.trim_end_matches('/')),
                 None => format!("{}/v1/alerts", url.trim_end_matches('/')),
+            };
+            let url = if drill {
+                format!("{url}?drill=true")
+            } else {
+                url
             };
             let resp = reqwest::Client::new()
                 .post(&url)
@@ -491,6 +547,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `kill -HUP` reloads the authority matrix.
+fn spawn_reload_on_sighup(engine: Arc<cordon::engine::Engine>, path: PathBuf) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match app::reload_matrix(&engine, &path).await {
+                Ok(hash) => {
+                    tracing::info!(matrix = %path.display(), hash = %hash, "authority matrix reloaded")
+                }
+                Err(e) => {
+                    tracing::error!(matrix = %path.display(), error = %format!("{e:#}"), "matrix reload refused; the previous matrix stays in force")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (engine, path);
 }
 
 async fn shutdown_signal() {

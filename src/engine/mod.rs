@@ -470,20 +470,24 @@ impl Engine {
             .enricher
             .enrich_for(&self.store, &alert, Some(incident), self.now())
             .await;
-        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
-        self.store
-            .set_enrichment(alert_id, &ej, enrichment.partial)
-            .await?;
-        self.notify_chat(incident, None).await;
-        if alert.status == crate::domain::alert::AlertStatus::Resolved {
-            return Ok(());
-        }
-        let incident_row = self.store.get_incident(incident).await?;
-        let severity = match &incident_row {
-            Some(i) => i.severity()?.max(alert.severity),
-            None => alert.severity,
+        // Proposals first, bookkeeping after: a pre-authorised action must not
+        // wait for the enrichment record or the chat notice to be committed.
+        // A crash in between re-runs the pipeline (its job is not complete),
+        // which proposes nothing twice.
+        let proposals = if alert.status == crate::domain::alert::AlertStatus::Resolved {
+            Vec::new()
+        } else {
+            self.playbooks.propose(&alert)
         };
-        for p in self.playbooks.propose(&alert) {
+        let severity = if proposals.is_empty() {
+            alert.severity
+        } else {
+            match self.store.get_incident(incident).await? {
+                Some(i) => i.severity()?.max(alert.severity),
+                None => alert.severity,
+            }
+        };
+        for p in proposals {
             let (ctx, attributes) = self
                 .context_for(&p.action, &p.target, severity, &enrichment)
                 .await?;
@@ -507,6 +511,94 @@ impl Engine {
                 Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not propose"),
             }
         }
+        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
+        self.store
+            .set_enrichment(alert_id, &ej, enrichment.partial)
+            .await?;
+        if alert.status == crate::domain::alert::AlertStatus::Resolved {
+            self.resolve_if_quiet(incident).await?;
+        }
+        self.notify_chat(incident, None).await;
+        Ok(())
+    }
+
+    /// An incident whose every alert the tools report resolved, and which has
+    /// no decision still in flight, is resolved by cordon itself.
+    async fn resolve_if_quiet(&self, incident: IncidentId) -> Result<(), StoreError> {
+        let alerts = self.store.alerts_of_incident(incident).await?;
+        if alerts.is_empty() || alerts.iter().any(|a| a.status != "resolved") {
+            return Ok(());
+        }
+        let open = self
+            .store
+            .decisions_of_incident(incident)
+            .await?
+            .iter()
+            .any(|d| {
+                !matches!(
+                    d.state.as_str(),
+                    "forbidden"
+                        | "denied"
+                        | "expired"
+                        | "vetoed"
+                        | "contained"
+                        | "rolled_back"
+                        | "failed"
+                )
+            });
+        if open {
+            return Ok(());
+        }
+        let now = self.now();
+        self.store
+            .stamp_incident(incident, IncidentStamp::Resolved, now)
+            .await?;
+        self.store
+            .audit(&[NewAudit {
+                at: now,
+                actor: "cordon".into(),
+                action: "incident.resolved".into(),
+                subject: incident.to_string(),
+                detail: serde_json::json!({ "why": "every alert resolved by its source" }),
+            }])
+            .await
+    }
+
+    /// A person closes an incident (the end of its MTTR). Anyone named in
+    /// the authority matrix may; an unknown identity is refused. Audited.
+    pub async fn resolve_incident(
+        &self,
+        actor: &Actor,
+        incident: IncidentId,
+        note: Option<String>,
+    ) -> Result<(), EngineError> {
+        let matrix = self.matrix();
+        let Some(person) = matrix.person_for(actor) else {
+            return Err(EngineError::Refused(DecisionError::UnidentifiedActor {
+                verb: Verb::Release,
+            }));
+        };
+        if self.store.get_incident(incident).await?.is_none() {
+            return Err(EngineError::NotFound(incident.to_string()));
+        }
+        let now = self.now();
+        self.store
+            .stamp_incident(incident, IncidentStamp::Resolved, now)
+            .await?;
+        self.store
+            .audit(&[NewAudit {
+                at: now,
+                actor: format!(
+                    "{person} ({}:{})",
+                    platform_name(actor.platform),
+                    actor.platform_user_id
+                ),
+                action: "incident.resolved".into(),
+                subject: incident.to_string(),
+                detail: serde_json::json!({ "note": note }),
+            }])
+            .await?;
+        self.notify_chat(incident, None).await;
         Ok(())
     }
 
@@ -1041,14 +1133,19 @@ impl Engine {
         let l = self.load(id).await.map_err(JobFailure::from_engine)?;
         // Only run while the decision still wants it (a veto may have won).
         let wanted = if inverse {
-            l.decision.rolling_back
+            l.decision.state == DecisionState::RollingBack
         } else {
-            l.decision.state == DecisionState::Executing && l.decision.accepted_at.is_none()
+            l.decision.state == DecisionState::Executing && !accepted_since_last_request(&l.events)
         };
         if !wanted {
             return Ok(());
         }
         let (action, req) = self.exec_request(&l, inverse)?;
+        if l.row.drill {
+            // A drill: people were asked for real, but nothing reaches a vendor.
+            tracing::info!(decision = %id, %action, "drill: connector not called");
+            return self.finish_dry(id, inverse).await;
+        }
         let Some(ex) = self.executors.for_action(&action, &req.attributes) else {
             let msg = format!(
                 "no connector is configured for {action} (see config/connectors.toml [routes])"
@@ -1100,8 +1197,8 @@ impl Engine {
                         serde_json::json!({ "decision_id": id.0, "vendor_ref": out.vendor_ref }),
                         crate::domain::time::add(self.now(), self.cfg.confirm_interval),
                     )
-                    .dedup(format!("confirm:{}", id.0))
-                    .max_attempts(60);
+                    .dedup(format!("confirm:{}:{}", id.0, l.decision.next_seq))
+                    .max_attempts(self.cfg.confirm_attempts);
                     self.store
                         .enqueue(&job, self.now())
                         .await
@@ -1183,10 +1280,10 @@ impl Engine {
                 .map_err(JobFailure::from_engine)?;
                 Ok(())
             }
-            Ok(Confirmation::Pending) => Err(JobFailure::Retry {
-                message: "not confirmed yet".into(),
-                after: Some(self.cfg.confirm_interval),
-            }),
+            Ok(Confirmation::Pending) => {
+                self.still_unconfirmed(id, job, "the vendor has not confirmed containment", None)
+                    .await
+            }
             Ok(Confirmation::Failed(m)) => {
                 self.fail(id, &m, true, false).await?;
                 Err(JobFailure::Permanent(m))
@@ -1194,15 +1291,60 @@ impl Engine {
             Err(ExecError::Retryable {
                 message,
                 retry_after,
-            }) => Err(JobFailure::Retry {
-                message,
-                after: retry_after,
-            }),
+            }) => self.still_unconfirmed(id, job, &message, retry_after).await,
             Err(ExecError::Permanent { message }) => {
                 self.fail(id, &message, true, false).await?;
                 Err(JobFailure::Permanent(message))
             }
         }
+    }
+
+    /// Completes an action without calling a vendor (drills).
+    async fn finish_dry(self: &Arc<Self>, id: DecisionId, inverse: bool) -> Result<(), JobFailure> {
+        if inverse {
+            self.apply(id, |_| Command::RollbackDone, TransitionWrites::default())
+                .await
+                .map_err(JobFailure::from_engine)?;
+            return Ok(());
+        }
+        self.apply(
+            id,
+            |_| Command::ExecutionAccepted {
+                vendor_ref: Some("drill".into()),
+            },
+            TransitionWrites::default(),
+        )
+        .await
+        .map_err(JobFailure::from_engine)?;
+        self.apply(
+            id,
+            |_| Command::ExecutionConfirmed,
+            TransitionWrites::default(),
+        )
+        .await
+        .map_err(JobFailure::from_engine)?;
+        Ok(())
+    }
+
+    /// Another confirmation poll later, or — when the polls are used up — a
+    /// visible failure a responder can retry, never a decision stuck in
+    /// `executing`.
+    async fn still_unconfirmed(
+        self: &Arc<Self>,
+        id: DecisionId,
+        job: &Job,
+        why: &str,
+        after: Option<Duration>,
+    ) -> Result<(), JobFailure> {
+        if job.attempts >= job.max_attempts {
+            let msg = format!("not confirmed after {} polls: {why}", job.attempts);
+            self.fail(id, &msg, false, false).await?;
+            return Err(JobFailure::Permanent(msg));
+        }
+        Err(JobFailure::Retry {
+            message: why.to_owned(),
+            after: Some(after.unwrap_or(self.cfg.confirm_interval)),
+        })
     }
 
     /// Starts the background loops.
@@ -1212,6 +1354,24 @@ impl Engine {
             tokio::spawn(Arc::clone(self).timer_loop()),
         ]
     }
+}
+
+/// True when the vendor accepted the action after the latest request to run
+/// it (first request, retry or override): running the job again would only
+/// repeat a call the vendor already took. A retry after a failed
+/// confirmation is a new request, so it runs.
+fn accepted_since_last_request(events: &[DecisionEvent]) -> bool {
+    use crate::domain::decision::EventKind as K;
+    for e in events.iter().rev() {
+        match e.kind {
+            K::ExecutionAccepted { .. } => return true,
+            K::ExecutionRequested | K::Retried | K::Overridden { .. } | K::TimeoutExecute => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 fn fix_decision(mut p: serde_json::Value, id: DecisionId) -> serde_json::Value {

@@ -13,7 +13,7 @@ use crate::ingest::{Format, IngestError};
 use crate::store::IncomingAlert;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
@@ -43,13 +43,42 @@ fn authenticate(s: &AppState, headers: &HeaderMap) -> Result<Claims, ApiError> {
     Ok(claims)
 }
 
+/// `?drill=true` marks the alerts as a drill: people are asked for real,
+/// connectors run dry, and reports keep drills apart. Only tokens with the
+/// `drill` scope may send drills, so a real source can never turn its
+/// alerts into rehearsals (or the reverse).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestQuery {
+    #[serde(default)]
+    drill: bool,
+}
+
+fn drill_flag(
+    claims: &Claims,
+    q: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<bool, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::bad_request("query", e.body_text()).hint("the only parameter is drill=true|false")
+    })?;
+    if q.drill && !claims.has_scope("drill") {
+        return Err(
+            ApiError::forbidden("this token may not send drills (scope drill missing)")
+                .field("drill"),
+        );
+    }
+    Ok(q.drill)
+}
+
 async fn ingest(
     State(s): State<AppState>,
     Path(format): Path<String>,
+    q: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let claims = authenticate(&s, &headers)?;
+    let drill = drill_flag(&claims, q)?;
     let format: Format = match format.parse() {
         Ok(f) => f,
         Err(e) => {
@@ -59,22 +88,25 @@ async fn ingest(
                 .hint(e.hint));
         }
     };
-    handle(s, claims, Some(format), headers, body).await
+    handle(s, claims, Some(format), drill, headers, body).await
 }
 
 async fn detect_and_ingest(
     State(s): State<AppState>,
+    q: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let claims = authenticate(&s, &headers)?;
-    handle(s, claims, None, headers, body).await
+    let drill = drill_flag(&claims, q)?;
+    handle(s, claims, None, drill, headers, body).await
 }
 
 async fn handle(
     s: AppState,
     claims: Claims,
     format: Option<Format>,
+    drill: bool,
     headers: HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -210,7 +242,7 @@ async fn handle(
             alert: a,
             sender: claims.sub.clone(),
             received_at: now,
-            drill: false,
+            drill,
         })
         .collect();
     match s.ingest.submit(incoming).await {

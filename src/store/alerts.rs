@@ -149,6 +149,15 @@ impl super::Store {
                     .bind(alert_id)
                     .execute(&mut *tx)
                     .await?;
+                    // A resolution is news: the pipeline runs again for the
+                    // alert (proposing nothing twice) and may close the incident.
+                    let job_id = if a.status == AlertStatus::Resolved {
+                        let job = super::NewJob::new("pipeline", serde_json::json!({ "alert_id": alert_id }), now)
+                            .dedup(format!("pipeline:{alert_id}:resolved"));
+                        super::jobs::insert_job!(tx, &job, claim_by, now)
+                    } else {
+                        None
+                    };
                     out.push((
                         IngestedAlert {
                             alert_id: AlertId(alert_id),
@@ -156,7 +165,7 @@ impl super::Store {
                             duplicate: true,
                             new_incident: false,
                         },
-                        None,
+                        job_id,
                     ));
                     continue;
                 }

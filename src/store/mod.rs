@@ -47,6 +47,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The database could not be reached or is saturated; try again later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Stored data that cannot be decoded (a migration or a hand edit went wrong).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -60,15 +63,16 @@ impl StoreError {
     /// True when the database could not be reached or was overloaded, as
     /// opposed to a bad query: ingest answers 503 with Retry-After for these.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
+        matches!(self, StoreError::Unavailable(_))
+            || matches!(
+                self,
+                StoreError::Database(
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                )
             )
-        )
     }
 }
 
