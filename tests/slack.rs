@@ -153,15 +153,17 @@ async fn full_flow(postgres: bool) {
             || (c.method == "chat.postMessage" && c.body["thread_ts"].is_null()))
             && c.body.to_string().contains(&button)
     };
+    // ... and, once enrichment is recorded, with the asset's business service.
+    let enriched = |c: &Call| with_button(c) && c.body.to_string().contains("payments-ledger");
     let calls = slack
-        .wait_for("the main message with buttons", |c| {
-            c.iter().any(with_button)
+        .wait_for("the enriched main message with buttons", |c| {
+            c.iter().any(enriched)
         })
         .await;
     let create = calls
         .iter()
         .find(|c| c.method == "conversations.create")
-        .expect("create");
+        .unwrap_or_else(|| panic!("no conversations.create: {calls:#?}"));
     let name = create.body["name"].as_str().unwrap_or_default();
     assert!(
         name.starts_with("inc-") && name.contains("ransomware"),
@@ -183,7 +185,7 @@ async fn full_flow(postgres: bool) {
     assert_eq!(mains[0].body["channel"], "CINC0001");
     let shown = calls
         .iter()
-        .find(|c| with_button(c))
+        .find(|c| enriched(c))
         .map(|c| c.body.to_string())
         .unwrap_or_default();
     for fact in [

@@ -346,13 +346,21 @@ impl IncidentMessage {
             .unwrap_or_default();
         let detected_at = ts_of(inc, "detected_at").unwrap_or(now);
         let contained_at = ts_of(inc, "contained_at");
-        let asset = enrichment.asset.as_ref().map(|a| AssetFacts {
-            hostname: a.hostname.clone(),
-            tier: a.tier.clone(),
-            environment: a.environment.clone(),
-            business_service: a.business_service.clone(),
-            owners: a.owners.clone(),
-        });
+        // The alert's enrichment is recorded after its decisions are
+        // proposed; until then the first host decision's context (what the
+        // matrix judged) stands in, so routing and the message already know
+        // the asset's tier and environment.
+        let asset = enrichment
+            .asset
+            .as_ref()
+            .map(|a| AssetFacts {
+                hostname: a.hostname.clone(),
+                tier: a.tier.clone(),
+                environment: a.environment.clone(),
+                business_service: a.business_service.clone(),
+                owners: a.owners.clone(),
+            })
+            .or_else(|| asset_from_decisions(view));
         let user = enrichment.identity.as_ref().map(|i| UserFacts {
             username: i.username.clone(),
             department: i.department.clone(),
@@ -458,6 +466,27 @@ impl IncidentMessage {
             })
             .collect()
     }
+}
+
+/// Asset facts from the first decision about a host, as the matrix saw them.
+fn asset_from_decisions(view: &serde_json::Value) -> Option<AssetFacts> {
+    view["decisions"].as_array()?.iter().find_map(|d| {
+        if d["target_kind"].as_str() != Some("host") {
+            return None;
+        }
+        let ctx: crate::domain::ActionContext =
+            serde_json::from_str(d["context"].as_str()?).ok()?;
+        if ctx.asset_tier.is_none() && ctx.environment.is_none() {
+            return None;
+        }
+        Some(AssetFacts {
+            hostname: str_of(d, "target_value").unwrap_or_default(),
+            tier: ctx.asset_tier,
+            environment: ctx.environment,
+            business_service: None,
+            owners: ctx.asset_owners,
+        })
+    })
 }
 
 fn decision_model(
