@@ -20,6 +20,8 @@ pub struct App {
     pub router: axum::Router,
     pub listener: tokio::net::TcpListener,
     pub config: Config,
+    /// The Slack surface, when `CORDON_SLACK_BOT_TOKEN` is set.
+    pub slack: Option<Arc<crate::chat::slack::Slack>>,
 }
 
 /// Reads and parses the authority matrix; errors name file, line and key.
@@ -191,9 +193,17 @@ impl App {
             metrics,
         };
         let web = web_state(&config, &engine)?;
-        let router = crate::http::router(state.clone())
-            .merge(crate::web::router(web))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let slack = crate::chat::slack::setup(&config, &engine).map_err(|e| anyhow::anyhow!(e))?;
+        let mut router = crate::http::router(state.clone()).merge(crate::web::router(web));
+        if let Some(s) = &slack {
+            router = router.merge(crate::chat::slack::http::router(
+                crate::chat::slack::http::SlackHttp {
+                    slack: Arc::clone(s),
+                    engine: Arc::clone(&engine),
+                },
+            ));
+        }
+        let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| {
@@ -208,6 +218,7 @@ impl App {
             router,
             listener,
             config,
+            slack,
         })
     }
 
@@ -220,7 +231,14 @@ impl App {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let loops = self.engine.spawn_loops();
+        let mut loops = self.engine.spawn_loops();
+        if let Some(s) = &self.slack {
+            loops.extend(crate::chat::slack::spawn_loops(
+                s,
+                &self.engine,
+                self.config.secrets.slack_app_token.as_ref(),
+            ));
+        }
         let engine = Arc::clone(&self.engine);
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

@@ -148,6 +148,8 @@ pub struct Secrets {
     pub slack_bot_token: Option<Secret>,
     pub slack_signing_secret: Option<Secret>,
     pub slack_app_token: Option<Secret>,
+    /// Slack Web API base URL (`CORDON_SLACK_API_URL`; tests, GovSlack). Not secret.
+    pub slack_api_url: Option<String>,
     pub discord_bot_token: Option<Secret>,
     pub discord_public_key: Option<String>,
 }
@@ -357,6 +359,7 @@ impl Config {
             slack_bot_token: secret("CORDON_SLACK_BOT_TOKEN"),
             slack_signing_secret: secret("CORDON_SLACK_SIGNING_SECRET"),
             slack_app_token: secret("CORDON_SLACK_APP_TOKEN"),
+            slack_api_url: env("CORDON_SLACK_API_URL").filter(|v| !v.is_empty()),
             discord_bot_token: secret("CORDON_DISCORD_BOT_TOKEN"),
             discord_public_key: env("CORDON_DISCORD_PUBLIC_KEY").filter(|v| !v.is_empty()),
         };

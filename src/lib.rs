@@ -29,6 +29,7 @@
 )]
 
 pub mod app;
+pub mod chat;
 pub mod clock;
 pub mod config;
 pub mod domain;

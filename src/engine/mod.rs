@@ -604,7 +604,7 @@ impl Engine {
 
     /// The facts the matrix needs about one action's target, and the vendor
     /// ids the executor needs.
-    async fn context_for(
+    pub async fn context_for(
         &self,
         action: &ActionKind,
         target: &ActionTarget,

@@ -180,3 +180,75 @@ impl super::Store {
         })
     }
 }
+
+impl super::Store {
+    /// Everything a chat surface recorded about an incident (see the
+    /// `chat_state` migration): item → value.
+    pub async fn chat_state(
+        &self,
+        platform: &str,
+        incident: IncidentId,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        on_pool!(&self.write, p => {
+            let rows = sqlx::query(
+                "select item, value from chat_state where platform = $1 and incident_id = $2",
+            )
+            .bind(platform)
+            .bind(incident.0)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("item")?, r.try_get("value")?)))
+                .collect()
+        })
+    }
+
+    /// Records one chat item (insert or replace).
+    pub async fn put_chat_state(
+        &self,
+        platform: &str,
+        incident: IncidentId,
+        item: &str,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_pool!(&self.write, p => {
+            sqlx::query(
+                "insert into chat_state (platform, incident_id, item, value, updated_at) values ($1, $2, $3, $4, $5) \
+                 on conflict (platform, incident_id, item) do update set value = excluded.value, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(platform)
+            .bind(incident.0)
+            .bind(item)
+            .bind(value)
+            .bind(now)
+            .execute(p)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Opens an incident that no alert started: a person asked for an action
+    /// from chat (`/cordon isolate HOST`). It has no alerts; its detection
+    /// time is the request time.
+    pub async fn open_manual_incident(
+        &self,
+        title: &str,
+        severity: crate::domain::Severity,
+        now: Timestamp,
+    ) -> Result<IncidentId> {
+        on_pool!(&self.write, p => {
+            let r = sqlx::query(
+                "insert into incidents (title, severity, status, opened_at, detected_at, last_alert_at, drill) \
+                 values ($1, $2, 'open', $3, $3, $3, false) returning id",
+            )
+            .bind(title)
+            .bind(severity as i64)
+            .bind(now)
+            .fetch_one(p)
+            .await?;
+            Ok(IncidentId(r.try_get("id")?))
+        })
+    }
+}

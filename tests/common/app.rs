@@ -39,6 +39,10 @@ pub struct Options {
     pub postgres: bool,
     /// Extra config.toml text appended.
     pub extra_config: String,
+    /// Connects Slack to this Web API base URL (a fake Slack) with a test bot token.
+    pub slack_api_url: Option<String>,
+    /// `CORDON_SLACK_SIGNING_SECRET`.
+    pub slack_signing_secret: Option<String>,
 }
 
 pub fn repo(path: &str) -> PathBuf {
@@ -112,6 +116,11 @@ pub async fn spawn_app_with(opts: Options, db: TestDb, vendor: FakeVendor) -> Te
     cfg.connectors = dir.path().join("connectors.toml");
     cfg.secrets.ingest_jwt_secret = Some(Secret::new(INGEST_SECRET));
     cfg.secrets.web_secret = Some(Secret::new(WEB_SECRET));
+    if let Some(u) = &opts.slack_api_url {
+        cfg.secrets.slack_bot_token = Some(Secret::new("xoxb-test-token"));
+        cfg.secrets.slack_api_url = Some(u.clone());
+    }
+    cfg.secrets.slack_signing_secret = opts.slack_signing_secret.as_deref().map(Secret::new);
     for (k, v) in [
         ("TEST_CS_ID", "cid"),
         ("TEST_CS_SECRET", "csecret"),

@@ -1,0 +1,471 @@
+//! What a click, a modal submission or a slash command does. Shared by the
+//! signed HTTP endpoints and Socket Mode: both hand over a payload whose
+//! origin is already established (HMAC or the app-token websocket).
+//!
+//! Every decision goes through [`Engine::act`] or [`Engine::propose`]; this
+//! module only translates. The user id and team id come from the verified
+//! payload, the user groups from Slack's API, never from anything a client
+//! could put into a button value.
+
+use super::{PLATFORM, Slack, render};
+use crate::chat::{ButtonId, needs_reason};
+use crate::domain::decision::{ActorRef, Verb};
+use crate::domain::{ActionKind, ActionTarget, Actor, DecisionId, IncidentId, Platform, Severity};
+use crate::engine::{Engine, EngineError};
+use std::sync::Arc;
+
+/// The body of the HTTP answer (Socket Mode sends it in the ack).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `200` with an empty body.
+    Empty,
+    Json(serde_json::Value),
+}
+
+impl Reply {
+    fn ephemeral(text: String) -> Reply {
+        Reply::Json(serde_json::json!({ "response_type": "ephemeral", "text": text }))
+    }
+}
+
+fn past(v: Verb) -> &'static str {
+    match v {
+        Verb::Approve => "approved",
+        Verb::Deny => "denied",
+        Verb::Veto => "vetoed",
+        Verb::Override => "overrode",
+        Verb::Extend => "extended",
+        Verb::Release => "released",
+        Verb::Retry => "retried",
+    }
+}
+
+fn label(v: Verb) -> &'static str {
+    crate::chat::Button::new(v, DecisionId(0)).label
+}
+
+impl Slack {
+    /// True when the payload comes from the configured workspace (or none is configured).
+    fn team_ok(&self, team: Option<&str>) -> bool {
+        match (&self.cfg.team_id, team) {
+            (None, _) => true,
+            (Some(want), Some(got)) => want == got,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// The actor for a Slack user: the id Slack vouched for and the user
+    /// groups Slack says they are in.
+    pub async fn actor(&self, user: &str) -> Actor {
+        Actor {
+            platform: Platform::Slack,
+            platform_user_id: user.to_owned(),
+            groups: self.groups.groups_of(&self.api, user).await,
+        }
+    }
+
+    /// Sends a private answer: through `response_url` when there is one,
+    /// else `chat.postEphemeral`. In the background: the interaction must be
+    /// acknowledged within 3 s whatever Slack's API does.
+    fn tell(
+        self: &Arc<Self>,
+        response_url: Option<String>,
+        channel: Option<String>,
+        user: String,
+        text: String,
+    ) {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let r = match (response_url, channel) {
+                (Some(url), _) => me.api.respond(&url, &text).await,
+                (None, Some(c)) => me.api.ephemeral(&c, &user, &text).await,
+                (None, None) => return,
+            };
+            if let Err(e) = r {
+                tracing::warn!(user = %user, error = %e, "slack: could not send a private reply");
+            }
+        });
+    }
+
+    /// Runs one verb for a user and says privately how it went.
+    async fn act_and_tell(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        user: &str,
+        button: ButtonId,
+        reason: Option<String>,
+        response_url: Option<String>,
+        channel: Option<String>,
+    ) {
+        let actor = self.actor(user).await;
+        let verb = button.verb;
+        let text = match engine.act(&actor, button.decision, verb, reason).await {
+            Ok(r) => self.templates.render(
+                "slack/ack.txt",
+                render::escaped(serde_json::json!({
+                    "changed": r.changed, "verb": verb.as_str(), "done": past(verb),
+                    "decision": r.decision.to_string(), "state": r.state.as_str(),
+                    "approvals": r.approvals, "quorum": if verb == Verb::Approve { r.quorum } else { 0 },
+                })),
+            ),
+            Err(EngineError::Refused(e)) => {
+                tracing::info!(user = %user, decision = %button.decision, verb = %verb, "slack: click refused");
+                self.templates.render(
+                    "slack/refusal.txt",
+                    render::escaped(serde_json::json!({
+                        "verb": verb.as_str(), "decision": button.decision.to_string(), "message": e.to_string(),
+                    })),
+                )
+            }
+            Err(e) => Ok(format!(":warning: {} {}: {e}", label(verb), button.decision)),
+        };
+        let text = text.unwrap_or_else(|e| format!(":warning: {e}"));
+        self.tell(response_url, channel, user.to_owned(), text);
+    }
+
+    /// An interaction payload (`block_actions`, `view_submission`, …).
+    pub async fn interaction(
+        self: &Arc<Self>,
+        engine: &Arc<Engine>,
+        p: &serde_json::Value,
+    ) -> Reply {
+        let user = p["user"]["id"].as_str().unwrap_or_default().to_owned();
+        let team = p["user"]["team_id"]
+            .as_str()
+            .or_else(|| p["team"]["id"].as_str());
+        if user.is_empty() || !self.team_ok(team) {
+            tracing::warn!(team = ?team, "slack: interaction from another workspace or without a user ignored");
+            return Reply::Empty;
+        }
+        match p["type"].as_str().unwrap_or_default() {
+            "block_actions" => {
+                let response_url = p["response_url"].as_str().map(str::to_owned);
+                let channel = p["channel"]["id"]
+                    .as_str()
+                    .or_else(|| p["container"]["channel_id"].as_str())
+                    .map(str::to_owned);
+                for a in p["actions"].as_array().into_iter().flatten() {
+                    let Some(button) = a["action_id"]
+                        .as_str()
+                        .and_then(|s| s.parse::<ButtonId>().ok())
+                    else {
+                        continue;
+                    };
+                    if needs_reason(button.verb) && self.may_act(engine, &user, button).await {
+                        let trigger = p["trigger_id"].as_str().unwrap_or_default();
+                        if let Err(e) = self
+                            .ask_reason(
+                                engine,
+                                button,
+                                trigger,
+                                response_url.clone(),
+                                channel.clone(),
+                            )
+                            .await
+                        {
+                            self.tell(
+                                response_url.clone(),
+                                channel.clone(),
+                                user.clone(),
+                                format!(":warning: {e}"),
+                            );
+                        }
+                    } else {
+                        self.act_and_tell(
+                            engine,
+                            &user,
+                            button,
+                            None,
+                            response_url.clone(),
+                            channel.clone(),
+                        )
+                        .await;
+                    }
+                }
+                Reply::Empty
+            }
+            "view_submission" if p["view"]["callback_id"] == render::REASON_CALLBACK => {
+                let meta: serde_json::Value = p["view"]["private_metadata"]
+                    .as_str()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_default();
+                let Some(button) = meta["button"]
+                    .as_str()
+                    .and_then(|s| s.parse::<ButtonId>().ok())
+                else {
+                    return Reply::Empty;
+                };
+                let reason = p["view"]["state"]["values"][render::REASON_BLOCK]
+                    [render::REASON_ACTION]["value"]
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned);
+                if reason.is_none() {
+                    return Reply::Json(serde_json::json!({
+                        "response_action": "errors",
+                        "errors": { render::REASON_BLOCK: "Please give a reason: it is recorded with the decision." }
+                    }));
+                }
+                let response_url = meta["response_url"].as_str().map(str::to_owned);
+                let channel = meta["channel"].as_str().map(str::to_owned);
+                self.act_and_tell(engine, &user, button, reason, response_url, channel)
+                    .await;
+                Reply::Empty
+            }
+            _ => Reply::Empty,
+        }
+    }
+
+    /// Whether `user` holds a role that may use this button now. Only to
+    /// spare someone a reason form that would be refused anyway: without
+    /// the role the click goes straight to the engine, which refuses it,
+    /// says why and audits it. The engine decides either way.
+    async fn may_act(&self, engine: &Arc<Engine>, user: &str, b: ButtonId) -> bool {
+        let Ok(l) = engine.load(b.decision).await else {
+            return true;
+        };
+        let (Some(rule), Ok(ctx)) = (
+            l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)),
+            serde_json::from_str::<crate::domain::ActionContext>(&l.row.context),
+        ) else {
+            return true;
+        };
+        let roles = l.matrix.roles_of(&self.actor(user).await, &ctx);
+        crate::domain::decision::allowed_roles(rule, l.decision.escalation_step, b.verb)
+            .iter()
+            .any(|r| roles.contains(r))
+    }
+
+    /// Opens the reason modal for Deny, Veto or Override.
+    async fn ask_reason(
+        &self,
+        engine: &Arc<Engine>,
+        button: ButtonId,
+        trigger: &str,
+        response_url: Option<String>,
+        channel: Option<String>,
+    ) -> Result<(), String> {
+        let l = engine
+            .load(button.decision)
+            .await
+            .map_err(|e| e.to_string())?;
+        let ctx = serde_json::json!({
+            "verb": button.verb.as_str(), "decision": button.decision.to_string(),
+            "action": l.row.action, "target": l.row.target_value,
+        });
+        let meta = serde_json::json!({
+            "button": button.to_string(), "response_url": response_url, "channel": channel,
+        })
+        .to_string();
+        let view = render::reason_modal(&self.templates, label(button.verb), ctx, meta)
+            .map_err(|e| e.to_string())?;
+        self.api
+            .open_view(trigger, view)
+            .await
+            .map_err(|e| format!("could not ask for a reason: {e}"))
+    }
+
+    /// `/cordon …`.
+    pub async fn command(self: &Arc<Self>, engine: &Arc<Engine>, c: &SlashCommand) -> Reply {
+        if !self.team_ok(c.team_id.as_deref()) {
+            return Reply::ephemeral("This workspace is not connected to cordon.".into());
+        }
+        let words: Vec<&str> = c.text.split_whitespace().collect();
+        let text = match words.as_slice() {
+            ["status"] => self.status(engine).await,
+            ["explain", action, target] => self.explain(engine, action, target).await,
+            ["report"] => Ok(self.report_link(engine, &c.user_id)),
+            ["isolate", host] => self.request(engine, c, ActionKind::IsolateHost, host).await,
+            ["disable", user] => self.request(engine, c, ActionKind::DisableUser, user).await,
+            _ => self
+                .templates
+                .render("slack/help.txt", serde_json::json!({}))
+                .map_err(|e| e.to_string()),
+        };
+        Reply::ephemeral(text.unwrap_or_else(|e| format!(":warning: {e}")))
+    }
+
+    async fn status(&self, engine: &Arc<Engine>) -> Result<String, String> {
+        let store = &engine.store;
+        let incidents = store
+            .list_incidents(&crate::store::IncidentFilter {
+                status: Some("open".into()),
+                limit: Some(20),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for i in incidents {
+            let pending: Vec<serde_json::Value> = store
+                .decisions_of_incident(IncidentId(i.id))
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|d| {
+                    matches!(
+                        d.state.as_str(),
+                        "pending_approval" | "pending_veto" | "executing" | "failed"
+                    )
+                })
+                .map(|d| {
+                    serde_json::json!({
+                        "reference": DecisionId(d.id).to_string(), "action": d.action,
+                        "target": d.target_value, "state": d.state,
+                    })
+                })
+                .collect();
+            out.push(serde_json::json!({
+                "reference": IncidentId(i.id).to_string(), "title": i.title,
+                "severity": i.severity().map(|s| s.as_str()).unwrap_or("unknown"), "pending": pending,
+            }));
+        }
+        self.templates
+            .render(
+                "slack/status.txt",
+                render::escaped(serde_json::json!({ "incidents": out })),
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    async fn explain(
+        &self,
+        engine: &Arc<Engine>,
+        action: &str,
+        target: &str,
+    ) -> Result<String, String> {
+        let action: ActionKind = action.parse()?;
+        let kind = action
+            .target_kind()
+            .unwrap_or(crate::domain::action::TargetKind::Host);
+        let (ctx, _) = engine
+            .context_for(
+                &action,
+                &ActionTarget {
+                    kind,
+                    value: target.to_owned(),
+                },
+                Severity::High,
+                &crate::enrich::Enrichment::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "For a *high* severity incident:\n```{}```",
+            engine.matrix().explain(&ctx)
+        ))
+    }
+
+    fn report_link(&self, engine: &Arc<Engine>, user: &str) -> String {
+        let base = self.public_url.trim_end_matches('/');
+        let Some(secret) = &self.web_secret else {
+            return format!(
+                "Reports: {base}/reports (sign in to the web console; CORDON_WEB_SECRET is not set, so no signed link)."
+            );
+        };
+        let claims = crate::http::auth::new_claims(
+            &format!("slack:{user}"),
+            engine.now(),
+            std::time::Duration::from_secs(3600),
+            None,
+            Some("report".into()),
+        );
+        match crate::http::auth::issue_hs256(secret.expose(), &claims) {
+            Ok(t) => {
+                format!("Time-to-contain report (link valid 1 hour): {base}/reports?token={t}")
+            }
+            Err(e) => format!(":warning: could not sign a report link: {e}"),
+        }
+    }
+
+    /// A person proposes an action; the matrix decides who approves it,
+    /// with that person as proposer (separation of duties).
+    async fn request(
+        &self,
+        engine: &Arc<Engine>,
+        c: &SlashCommand,
+        action: ActionKind,
+        target: &str,
+    ) -> Result<String, String> {
+        let actor = self.actor(&c.user_id).await;
+        let matrix = engine.matrix();
+        let Some(person) = matrix.person_for(&actor) else {
+            return Err(format!(
+                "<@{}> is not a person in the authority matrix ({}), so cannot propose actions",
+                c.user_id, matrix.source
+            ));
+        };
+        let kind = action
+            .target_kind()
+            .unwrap_or(crate::domain::action::TargetKind::Host);
+        let target = ActionTarget {
+            kind,
+            value: target.to_owned(),
+        };
+        let now = engine.now();
+        let title = format!("{action} {} requested by {person} in Slack", target.value);
+        let incident = engine
+            .store
+            .open_manual_incident(&title, Severity::High, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (ctx, attrs) = engine
+            .context_for(
+                &action,
+                &target,
+                Severity::High,
+                &crate::enrich::Enrichment::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let rule = matrix.rule_for(&ctx).map(|r| r.name.clone());
+        let aref = ActorRef {
+            person: Some(person.clone()),
+            platform: Platform::Slack,
+            platform_user_id: c.user_id.clone(),
+            role: None,
+        };
+        let id = engine
+            .propose(
+                incident,
+                None,
+                action.clone(),
+                target.clone(),
+                ctx,
+                attrs,
+                Some(person),
+                aref,
+                false,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let state = engine
+            .load(id)
+            .await
+            .map(|l| l.decision.state.as_str().to_owned())
+            .unwrap_or_default();
+        tracing::info!(user = %c.user_id, decision = %id, platform = PLATFORM, "slack: action proposed by a person");
+        self.templates
+            .render(
+                "slack/proposed.txt",
+                render::escaped(serde_json::json!({
+                    "decision": id.to_string(), "action": action.to_string(), "target": target.value,
+                    "incident": incident.to_string(), "state": state, "rule": rule,
+                })),
+            )
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A slash command, whichever way it arrived.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct SlashCommand {
+    pub user_id: String,
+    pub team_id: Option<String>,
+    pub channel_id: Option<String>,
+    #[serde(default)]
+    pub text: String,
+    pub response_url: Option<String>,
+    pub trigger_id: Option<String>,
+}
