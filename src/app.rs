@@ -251,6 +251,47 @@ impl App {
     }
 }
 
+/// Reloads the authority matrix from `path`. A file that does not parse
+/// leaves the current matrix in force and says why; a good one applies to
+/// new decisions (decisions already made stay under their own version).
+/// Either way the attempt is audited.
+pub async fn reload_matrix(engine: &Engine, path: &std::path::Path) -> anyhow::Result<String> {
+    let now = engine.now();
+    match load_matrix(path) {
+        Ok((m, text)) => {
+            let hash = m.hash().to_owned();
+            let findings: Vec<String> = m.check().iter().map(|f| f.to_string()).collect();
+            engine
+                .replace_matrix(m, &path.display().to_string(), &text)
+                .await?;
+            engine
+                .store
+                .audit(&[crate::store::NewAudit {
+                    at: now,
+                    actor: "cordon".into(),
+                    action: "matrix.reloaded".into(),
+                    subject: path.display().to_string(),
+                    detail: serde_json::json!({ "hash": hash, "findings": findings }),
+                }])
+                .await?;
+            Ok(hash)
+        }
+        Err(e) => {
+            engine
+                .store
+                .audit(&[crate::store::NewAudit {
+                    at: now,
+                    actor: "cordon".into(),
+                    action: "matrix.reload_refused".into(),
+                    subject: path.display().to_string(),
+                    detail: serde_json::json!({ "error": format!("{e:#}") }),
+                }])
+                .await?;
+            Err(e)
+        }
+    }
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()

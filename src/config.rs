@@ -38,9 +38,11 @@ mod dur {
     }
 }
 
-/// The whole configuration.
+/// The whole configuration. (serde cannot combine `deny_unknown_fields`
+/// with the flattened `sections`, so unknown top-level keys are checked
+/// against [`SECTIONS`] after parsing.)
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Config {
     /// Address the HTTP server binds (`CORDON_LISTEN`).
     pub listen: String,
@@ -116,6 +118,8 @@ pub struct EngineConfig {
     /// How often a connector's confirmation is polled.
     #[serde(deserialize_with = "dur::de")]
     pub confirm_interval: Duration,
+    /// Polls before an unconfirmed action is marked failed (retryable).
+    pub confirm_attempts: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +209,7 @@ impl Default for EngineConfig {
             retry_max: Duration::from_secs(300),
             max_attempts: 8,
             confirm_interval: Duration::from_secs(5),
+            confirm_attempts: 60,
         }
     }
 }
@@ -236,6 +241,9 @@ pub enum ConfigError {
     Env { var: String, message: String },
 }
 
+/// The free-form sections adapters own; any other unknown top-level key is an error.
+pub const SECTIONS: &[&str] = &["enrich", "slack", "discord", "routing", "reports", "digest"];
+
 /// Every `CORDON_*` variable cordon reads; others are reported as unknown.
 pub const KNOWN_ENV: &[&str] = &[
     "CORDON_CONFIG",
@@ -256,6 +264,17 @@ pub const KNOWN_ENV: &[&str] = &[
     "CORDON_DISCORD_GUILD_ID",
     "CORDON_DISCORD_API_URL",
     "CORDON_TEST_POSTGRES_URL",
+    "CORDON_TOKEN",
+    // Named by the example config/connectors.toml (`*_env` keys).
+    "CORDON_CROWDSTRIKE_CLIENT_ID",
+    "CORDON_CROWDSTRIKE_CLIENT_SECRET",
+    "CORDON_DEFENDER_CLIENT_ID",
+    "CORDON_DEFENDER_CLIENT_SECRET",
+    "CORDON_SENTINELONE_API_TOKEN",
+    "CORDON_OKTA_API_TOKEN",
+    "CORDON_ENTRA_CLIENT_ID",
+    "CORDON_ENTRA_CLIENT_SECRET",
+    "CORDON_WEBHOOK_SECRET",
 ];
 
 impl Config {
@@ -288,6 +307,22 @@ impl Config {
                 });
             }
         };
+        for (key, value) in &cfg.sections {
+            if !SECTIONS.contains(&key.as_str()) || !value.is_table() {
+                return Err(ConfigError::File {
+                    path: file.display().to_string(),
+                    message: format!(
+                        "unknown key `{key}` (top-level keys are listen, database_url, public_url, matrix, playbooks, \
+                         connectors, templates and the tables [database] [ingest] [engine] [web] [log] {})",
+                        SECTIONS
+                            .iter()
+                            .map(|s| format!("[{s}]"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                });
+            }
+        }
         let mut warnings = Vec::new();
         for name in env_names {
             if name.starts_with("CORDON_") && !KNOWN_ENV.contains(&name.as_str()) {
@@ -397,6 +432,14 @@ mod tests {
         assert_eq!(c.ingest.dedup_window, Duration::from_secs(600));
         assert_eq!(c.ingest.correlation_window, Duration::from_secs(1800));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_an_error_too() {
+        let err = load("lisen = \"0.0.0.0:1\"\n", &[]).expect_err("typo");
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let (c, _) = load("[enrich]\nbudget = \"1s\"\n", &[]).expect("section");
+        assert!(c.sections.contains_key("enrich"));
     }
 
     #[test]

@@ -204,6 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let addr = app.local_addr()?;
             tracing::info!(%addr, database = %cordon::store::redact_url(&app.config.database_url), "cordon is serving");
             eprintln!("cordon listening on http://{addr} (health: /healthz, ready: /readyz)");
+            spawn_reload_on_sighup(Arc::clone(&app.engine), app.config.matrix.clone());
             app.serve(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -491,6 +492,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `kill -HUP` reloads the authority matrix.
+fn spawn_reload_on_sighup(engine: Arc<cordon::engine::Engine>, path: PathBuf) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match app::reload_matrix(&engine, &path).await {
+                Ok(hash) => {
+                    tracing::info!(matrix = %path.display(), hash = %hash, "authority matrix reloaded")
+                }
+                Err(e) => {
+                    tracing::error!(matrix = %path.display(), error = %format!("{e:#}"), "matrix reload refused; the previous matrix stays in force")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (engine, path);
 }
 
 async fn shutdown_signal() {

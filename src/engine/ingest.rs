@@ -76,9 +76,12 @@ impl IngestQueue {
                         Err(_) => break,
                     }
                 }
+                // Move (not copy) the alerts into one batch; remember how
+                // many each request brought to split the answer.
+                let counts: Vec<usize> = pending.iter().map(|r| r.alerts.len()).collect();
                 let all: Vec<IncomingAlert> = pending
-                    .iter()
-                    .flat_map(|r| r.alerts.iter().cloned())
+                    .iter_mut()
+                    .flat_map(|r| std::mem::take(&mut r.alerts))
                     .collect();
                 let result = store
                     .ingest_batch(&all, windows, Some((&worker, lease)))
@@ -87,8 +90,8 @@ impl IngestQueue {
                     Ok(rows) => {
                         on_commit(rows.clone());
                         let mut it = rows.into_iter();
-                        for r in pending.drain(..) {
-                            let mine: Vec<Committed> = it.by_ref().take(r.alerts.len()).collect();
+                        for (r, n) in pending.drain(..).zip(counts) {
+                            let mine: Vec<Committed> = it.by_ref().take(n).collect();
                             let _ = r.reply.send(Ok(mine));
                             drop(r.permits);
                         }

@@ -470,20 +470,24 @@ impl Engine {
             .enricher
             .enrich_for(&self.store, &alert, Some(incident), self.now())
             .await;
-        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
-        self.store
-            .set_enrichment(alert_id, &ej, enrichment.partial)
-            .await?;
-        self.notify_chat(incident, None).await;
-        if alert.status == crate::domain::alert::AlertStatus::Resolved {
-            return Ok(());
-        }
-        let incident_row = self.store.get_incident(incident).await?;
-        let severity = match &incident_row {
-            Some(i) => i.severity()?.max(alert.severity),
-            None => alert.severity,
+        // Proposals first, bookkeeping after: a pre-authorised action must not
+        // wait for the enrichment record or the chat notice to be committed.
+        // A crash in between re-runs the pipeline (its job is not complete),
+        // which proposes nothing twice.
+        let proposals = if alert.status == crate::domain::alert::AlertStatus::Resolved {
+            Vec::new()
+        } else {
+            self.playbooks.propose(&alert)
         };
-        for p in self.playbooks.propose(&alert) {
+        let severity = if proposals.is_empty() {
+            alert.severity
+        } else {
+            match self.store.get_incident(incident).await? {
+                Some(i) => i.severity()?.max(alert.severity),
+                None => alert.severity,
+            }
+        };
+        for p in proposals {
             let (ctx, attributes) = self
                 .context_for(&p.action, &p.target, severity, &enrichment)
                 .await?;
@@ -507,6 +511,11 @@ impl Engine {
                 Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not propose"),
             }
         }
+        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
+        self.store
+            .set_enrichment(alert_id, &ej, enrichment.partial)
+            .await?;
+        self.notify_chat(incident, None).await;
         Ok(())
     }
 
@@ -1041,9 +1050,9 @@ impl Engine {
         let l = self.load(id).await.map_err(JobFailure::from_engine)?;
         // Only run while the decision still wants it (a veto may have won).
         let wanted = if inverse {
-            l.decision.rolling_back
+            l.decision.state == DecisionState::RollingBack
         } else {
-            l.decision.state == DecisionState::Executing && l.decision.accepted_at.is_none()
+            l.decision.state == DecisionState::Executing && !accepted_since_last_request(&l.events)
         };
         if !wanted {
             return Ok(());
@@ -1100,8 +1109,8 @@ impl Engine {
                         serde_json::json!({ "decision_id": id.0, "vendor_ref": out.vendor_ref }),
                         crate::domain::time::add(self.now(), self.cfg.confirm_interval),
                     )
-                    .dedup(format!("confirm:{}", id.0))
-                    .max_attempts(60);
+                    .dedup(format!("confirm:{}:{}", id.0, l.decision.next_seq))
+                    .max_attempts(self.cfg.confirm_attempts);
                     self.store
                         .enqueue(&job, self.now())
                         .await
@@ -1183,10 +1192,10 @@ impl Engine {
                 .map_err(JobFailure::from_engine)?;
                 Ok(())
             }
-            Ok(Confirmation::Pending) => Err(JobFailure::Retry {
-                message: "not confirmed yet".into(),
-                after: Some(self.cfg.confirm_interval),
-            }),
+            Ok(Confirmation::Pending) => {
+                self.still_unconfirmed(id, job, "the vendor has not confirmed containment", None)
+                    .await
+            }
             Ok(Confirmation::Failed(m)) => {
                 self.fail(id, &m, true, false).await?;
                 Err(JobFailure::Permanent(m))
@@ -1194,15 +1203,33 @@ impl Engine {
             Err(ExecError::Retryable {
                 message,
                 retry_after,
-            }) => Err(JobFailure::Retry {
-                message,
-                after: retry_after,
-            }),
+            }) => self.still_unconfirmed(id, job, &message, retry_after).await,
             Err(ExecError::Permanent { message }) => {
                 self.fail(id, &message, true, false).await?;
                 Err(JobFailure::Permanent(message))
             }
         }
+    }
+
+    /// Another confirmation poll later, or — when the polls are used up — a
+    /// visible failure a responder can retry, never a decision stuck in
+    /// `executing`.
+    async fn still_unconfirmed(
+        self: &Arc<Self>,
+        id: DecisionId,
+        job: &Job,
+        why: &str,
+        after: Option<Duration>,
+    ) -> Result<(), JobFailure> {
+        if job.attempts >= job.max_attempts {
+            let msg = format!("not confirmed after {} polls: {why}", job.attempts);
+            self.fail(id, &msg, false, false).await?;
+            return Err(JobFailure::Permanent(msg));
+        }
+        Err(JobFailure::Retry {
+            message: why.to_owned(),
+            after: Some(after.unwrap_or(self.cfg.confirm_interval)),
+        })
     }
 
     /// Starts the background loops.
@@ -1212,6 +1239,24 @@ impl Engine {
             tokio::spawn(Arc::clone(self).timer_loop()),
         ]
     }
+}
+
+/// True when the vendor accepted the action after the latest request to run
+/// it (first request, retry or override): running the job again would only
+/// repeat a call the vendor already took. A retry after a failed
+/// confirmation is a new request, so it runs.
+fn accepted_since_last_request(events: &[DecisionEvent]) -> bool {
+    use crate::domain::decision::EventKind as K;
+    for e in events.iter().rev() {
+        match e.kind {
+            K::ExecutionAccepted { .. } => return true,
+            K::ExecutionRequested | K::Retried | K::Overridden { .. } | K::TimeoutExecute => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 fn fix_decision(mut p: serde_json::Value, id: DecisionId) -> serde_json::Value {
