@@ -12,8 +12,16 @@
 //! same view the read API and the web console show, so the three surfaces
 //! cannot disagree about an incident.
 
+pub mod commands;
+pub mod discord;
 pub mod routing;
 pub mod slack;
+
+/// Per-channel pacing and the replay memory of signed requests are not
+/// Slack-specific; Discord uses them too. They still live under `slack/`
+/// until that branch moves them here.
+pub use slack::groups::Pacer;
+pub use slack::verify::ReplayGuard;
 
 use crate::domain::decision::{DecisionEvent, DecisionState, EventKind, Verb, allowed_roles};
 use crate::domain::{DecisionId, Matrix, Mode, PersonId, Timestamp};
@@ -631,6 +639,36 @@ pub fn timeline(view: &serde_json::Value) -> Vec<TimelineEntry> {
     }
     out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.key.cmp(&b.key)));
     out
+}
+
+/// An incident as every chat surface shows it: the incident view (see
+/// [`crate::http::incidents::incident_view`]) and the message model built
+/// from it, each decision judged under the matrix it was created under.
+/// `Ok(None)`: no such incident. `Err`: the store failed (retry later).
+pub async fn load_model(
+    engine: &crate::engine::Engine,
+    incident: crate::domain::IncidentId,
+) -> Result<Option<(serde_json::Value, IncidentMessage)>, String> {
+    let view = match crate::http::incidents::incident_view(engine, incident).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("{e:?}")),
+    };
+    let mut matrices: std::collections::HashMap<String, std::sync::Arc<Matrix>> =
+        std::collections::HashMap::new();
+    for d in view["decisions"].as_array().into_iter().flatten() {
+        let (Some(id), Some(h)) = (d["id"].as_i64(), d["matrix_hash"].as_str()) else {
+            continue;
+        };
+        if matrices.contains_key(h) {
+            continue;
+        }
+        if let Ok(l) = engine.load(DecisionId(id)).await {
+            matrices.insert(h.to_owned(), l.matrix);
+        }
+    }
+    let m = IncidentMessage::build(&view, &|h| matrices.get(h).cloned(), engine.now());
+    Ok(Some((view, m)))
 }
 
 /// The name of a per-incident channel: `inc-20261123-42-ransomware-detected`,
