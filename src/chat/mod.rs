@@ -671,6 +671,44 @@ pub async fn load_model(
     Ok(Some((view, m)))
 }
 
+/// True while the incident's first alert has no enrichment record yet.
+/// The pipeline proposes before it records enrichment (containment must
+/// not wait for bookkeeping), so the first chat job can run before the
+/// asset is known; routing on an unknown asset would send a production
+/// incident to triage. The pipeline sends another chat notice right after
+/// the record, so the first post simply waits for that one.
+pub fn awaiting_enrichment(view: &serde_json::Value) -> bool {
+    view["alerts"]
+        .as_array()
+        .and_then(|a| a.first())
+        .is_some_and(|a| a["enrichment"].is_null())
+}
+
+/// Whether `actor` holds a role that may use `button` now. Only to spare
+/// someone a reason form that would be refused anyway: without the role the
+/// click goes straight to [`crate::engine::Engine::act`], which refuses it,
+/// says why and audits it. The engine decides either way; when in doubt
+/// this says yes.
+pub async fn may_act(
+    engine: &crate::engine::Engine,
+    actor: &crate::domain::Actor,
+    button: ButtonId,
+) -> bool {
+    let Ok(l) = engine.load(button.decision).await else {
+        return true;
+    };
+    let (Some(rule), Ok(ctx)) = (
+        l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)),
+        serde_json::from_str::<crate::domain::ActionContext>(&l.row.context),
+    ) else {
+        return true;
+    };
+    let roles = l.matrix.roles_of(actor, &ctx);
+    allowed_roles(rule, l.decision.escalation_step, button.verb)
+        .iter()
+        .any(|r| roles.contains(r))
+}
+
 /// The name of a per-incident channel: `inc-20261123-42-ransomware-detected`,
 /// lowercase, `[a-z0-9-]`, at most 80 characters (Slack's limit; Discord's
 /// is 100).

@@ -92,4 +92,5 @@ pub fn t0() -> cordon::domain::Timestamp {
 }
 
 pub mod app;
+pub mod fake_discord;
 pub mod fake_vendor;

@@ -94,6 +94,10 @@ async fn interactions(
                 .into_response();
         }
     };
+    if i.kind == super::interact::kind::PING {
+        // Exactly `{"type":1}`: serenity's Pong carries `"data":null`.
+        return axum::Json(serde_json::json!({ "type": 1 })).into_response();
+    }
     let answer = s.discord.interaction(&s.engine, &i).await;
     if let Some(rx) = answer.follow_up {
         s.discord.finish(i.token.clone(), rx);

@@ -11,6 +11,7 @@
 use super::{Discord, PLATFORM, render};
 use crate::chat::commands::{self, Command};
 use crate::chat::{ButtonId, needs_reason};
+
 use crate::domain::decision::Verb;
 use crate::domain::{ActionKind, Actor, DecisionId, Platform};
 use crate::engine::{Engine, EngineError};
@@ -249,7 +250,7 @@ impl Discord {
                 else {
                     return Answer::now(ephemeral("This button is not cordon's."));
                 };
-                if needs_reason(button.verb) {
+                if needs_reason(button.verb) && crate::chat::may_act(engine, &actor, button).await {
                     match self.reason_modal(engine, button).await {
                         Ok(m) => Answer::now(CreateInteractionResponse::Modal(m)),
                         Err(e) => Answer::now(ephemeral(format!("⚠️ {e}"))),

@@ -8,9 +8,9 @@
 //!   platform+incident at a time, in order, retried on 429 / 5xx). Each job
 //!   brings Discord in line with the incident: post the main message if
 //!   there is none (creating the per-incident channel under the configured
-//!   category first when routing says so), start its thread, post every
-//!   timeline item not posted yet into the thread, then edit the main
-//!   message in place if what it shows changed. Each step is recorded in
+//!   category first when routing says so), else edit it in place if what
+//!   it shows changed; then start its thread and post every timeline item
+//!   not posted yet into it. Each step is recorded in
 //!   `chat_state` right after its call, so a retried job continues where the
 //!   last one stopped and posts nothing twice.
 //! - **Interactions** arrive over `/discord/interactions` ([`http`]:
@@ -114,6 +114,11 @@ pub struct Discord {
     /// Signs report links.
     pub web_secret: Option<Secret>,
     bot_token: Secret,
+    /// One sync per incident at a time in this process. The job queue
+    /// already orders an incident's chat jobs, but a job that outlives its
+    /// lease (serenity sleeping on a rate limit, a slow guild) is handed out
+    /// again; without this both runs would post the same thread items.
+    syncing: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Discord {
@@ -172,6 +177,7 @@ impl Discord {
             public_url: p.public_url,
             web_secret: p.web_secret,
             bot_token: p.bot_token,
+            syncing: std::sync::Mutex::default(),
         })
     }
 
@@ -315,8 +321,26 @@ impl Discord {
         }
     }
 
-    /// Brings Discord in line with one incident (see the module docs).
+    /// Brings Discord in line with one incident (see the module docs), one
+    /// run per incident at a time.
     pub async fn sync(&self, engine: &Engine, incident: IncidentId) -> Result<(), SyncError> {
+        let lock = {
+            let mut g = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(g.entry(incident.0).or_default())
+        };
+        let r = {
+            let _held = lock.lock().await;
+            self.sync_locked(engine, incident).await
+        };
+        let mut g = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        // Only this map and this call hold it: nobody is waiting.
+        if Arc::strong_count(&lock) == 2 {
+            g.remove(&incident.0);
+        }
+        r
+    }
+
+    async fn sync_locked(&self, engine: &Engine, incident: IncidentId) -> Result<(), SyncError> {
         let store = &engine.store;
         let (view, m) = match crate::chat::load_model(engine, incident).await {
             Ok(Some(x)) => x,
@@ -334,6 +358,7 @@ impl Discord {
         let hash = hex::encode(sha2::Sha256::digest(shown.fingerprint().as_bytes()));
         let (channel, message) = match store.incident_message(PLATFORM, incident).await? {
             Some(msg) => (msg.channel, msg.message_ref),
+            None if crate::chat::awaiting_enrichment(&view) => return Ok(()),
             None => {
                 let channel = match state.get("channel") {
                     Some(c) => c.clone(),
@@ -375,6 +400,13 @@ impl Discord {
         };
         let cid = snowflake("channel", &channel).map_err(SyncError::Permanent)?;
         let mid = snowflake("message", &message).map_err(SyncError::Permanent)?;
+        // The current state (and its buttons) first; the timeline after.
+        if state.get("main_hash") != Some(&hash) {
+            self.api.edit(cid, mid, &main.edit()).await?;
+            store
+                .put_chat_state(PLATFORM, incident, "main_hash", &hash, now)
+                .await?;
+        }
         let entries = crate::chat::timeline(&view);
         if entries.iter().any(|e| !state.contains_key(&e.key)) {
             let thread = match state.get("thread") {
@@ -405,12 +437,6 @@ impl Discord {
                     .await?;
                 metrics::counter!("cordon_chat_posts_total", "platform" => PLATFORM).increment(1);
             }
-        }
-        if state.get("main_hash") != Some(&hash) {
-            self.api.edit(cid, mid, &main.edit()).await?;
-            store
-                .put_chat_state(PLATFORM, incident, "main_hash", &hash, now)
-                .await?;
         }
         Ok(())
     }
