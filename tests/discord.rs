@@ -682,3 +682,53 @@ async fn a_rate_limited_burst_loses_nothing_and_keeps_order() {
     assert_eq!(unique.len(), posted.len(), "nothing twice: {posted:#?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_slow_click_is_answered_at_once_and_followed_up_with_the_result() {
+    let discord = FakeDiscord::start().await;
+    let app = spawn_app(Options {
+        discord_api_url: Some(discord.url.clone()),
+        discord_public_key: Some(hex::encode(key().verifying_key().to_bytes())),
+        extra_config: config().replace(
+            "pacing = \"1ms\"",
+            "pacing = \"1ms\"\nanswer_within = \"1ms\"",
+        ),
+        ..Default::default()
+    })
+    .await;
+    let d = crown_jewel_decision(&app).await;
+    let (status, answer) = interact(
+        &app,
+        &click(ALICE, &[SOC_LEAD_ROLE], &format!("approve:dec-{}", d.id), 7),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["type"], 5, "deferred: {answer}");
+    assert_eq!(answer["data"]["flags"], 64, "privately: {answer}");
+    let calls = discord
+        .wait_for("the follow-up", |c| {
+            c.iter()
+                .any(|c| c.method == "PATCH" && c.path.contains("/webhooks/"))
+        })
+        .await;
+    let f = calls
+        .iter()
+        .find(|c| c.method == "PATCH" && c.path.contains("/webhooks/"))
+        .expect("follow-up");
+    assert_eq!(
+        f.path,
+        format!(
+            "/webhooks/{}/tok-7/messages/@original",
+            common::app::DISCORD_APP
+        )
+    );
+    assert!(
+        f.body["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("Recorded")),
+        "{:#?}",
+        f.body
+    );
+    assert_eq!(approvals(&app, d.id).await, 1);
+    app.stop().await;
+}

@@ -567,3 +567,17 @@ pub fn spawn_loops(d: &Arc<Discord>, engine: &Arc<Engine>) -> Vec<tokio::task::J
         engine.shutdown.clone(),
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_discord_section_parses_and_unknown_keys_are_errors() {
+        let text = include_str!("../../../config/cordon.toml");
+        let v: toml::Value = toml::from_str(text).expect("cordon.toml");
+        let cfg: DiscordConfig = v["discord"].clone().try_into().expect("[discord]");
+        assert_eq!(cfg.pacing, Duration::from_millis(500));
+        assert!(toml::from_str::<DiscordConfig>("mentoin = false").is_err());
+    }
+}
