@@ -43,11 +43,16 @@ fn key() -> SigningKey {
 }
 
 async fn start() -> (TestApp, FakeDiscord) {
+    start_on(false).await
+}
+
+async fn start_on(postgres: bool) -> (TestApp, FakeDiscord) {
     let discord = FakeDiscord::start().await;
     let app = spawn_app(Options {
         discord_api_url: Some(discord.url.clone()),
         discord_public_key: Some(hex::encode(key().verifying_key().to_bytes())),
         extra_config: config(),
+        postgres,
         ..Default::default()
     })
     .await;
@@ -207,7 +212,16 @@ async fn main_post(discord: &FakeDiscord) -> (Vec<Call>, String) {
 
 #[tokio::test]
 async fn quorum_across_slack_and_discord_executes_and_the_message_shows_time_to_contain() {
-    let (app, discord) = start().await;
+    quorum_flow(false).await;
+}
+
+#[tokio::test]
+async fn quorum_across_slack_and_discord_on_postgres() {
+    quorum_flow(true).await;
+}
+
+async fn quorum_flow(postgres: bool) {
+    let (app, discord) = start_on(postgres).await;
     let d = crown_jewel_decision(&app).await;
     let (calls, channel) = main_post(&discord).await;
 
@@ -730,5 +744,39 @@ async fn a_slow_click_is_answered_at_once_and_followed_up_with_the_result() {
         f.body
     );
     assert_eq!(approvals(&app, d.id).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_escalation_is_announced_in_the_thread_with_the_roles_now_asked() {
+    let (app, discord) = start().await;
+    let d = crown_jewel_decision(&app).await;
+    let _ = main_post(&discord).await;
+    // crown-jewels: no decision within 10 minutes escalates to soc-oncall.
+    app.advance(Duration::from_secs(601)).await;
+    let calls = discord
+        .wait_for("the escalation in the thread", |c| {
+            c.iter().any(|c| {
+                is_plain_post(c)
+                    && c.body["content"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("escalated"))
+            })
+        })
+        .await;
+    let post = calls
+        .iter()
+        .find(|c| {
+            is_plain_post(c)
+                && c.body["content"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("escalated"))
+        })
+        .expect("escalation");
+    let text = post.body["content"].as_str().unwrap_or_default();
+    assert!(text.contains(&format!("dec-{}", d.id)), "{text}");
+    assert!(text.contains(&format!("<@&{SOC_LEAD_ROLE}>")), "{text}");
+    assert!(text.contains(&format!("<@{CAROL}>")), "{text}");
+    assert_eq!(post.body["allowed_mentions"]["roles"][0], SOC_LEAD_ROLE);
     app.stop().await;
 }
