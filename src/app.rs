@@ -22,6 +22,8 @@ pub struct App {
     pub config: Config,
     /// The Slack surface, when `CORDON_SLACK_BOT_TOKEN` is set.
     pub slack: Option<Arc<crate::chat::slack::Slack>>,
+    /// The Discord surface, when `CORDON_DISCORD_BOT_TOKEN` is set.
+    pub discord: Option<Arc<crate::chat::discord::Discord>>,
 }
 
 /// Reads and parses the authority matrix; errors name file, line and key.
@@ -203,6 +205,16 @@ impl App {
                 },
             ));
         }
+        let discord =
+            crate::chat::discord::setup(&config, &engine).map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(d) = &discord {
+            router = router.merge(crate::chat::discord::http::router(
+                crate::chat::discord::http::DiscordHttp {
+                    discord: Arc::clone(d),
+                    engine: Arc::clone(&engine),
+                },
+            ));
+        }
         let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
@@ -219,6 +231,7 @@ impl App {
             listener,
             config,
             slack,
+            discord,
         })
     }
 
@@ -238,6 +251,9 @@ impl App {
                 &self.engine,
                 self.config.secrets.slack_app_token.as_ref(),
             ));
+        }
+        if let Some(d) = &self.discord {
+            loops.extend(crate::chat::discord::spawn_loops(d, &self.engine));
         }
         let engine = Arc::clone(&self.engine);
         axum::serve(self.listener, self.router)

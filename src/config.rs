@@ -152,6 +152,12 @@ pub struct Secrets {
     pub slack_api_url: Option<String>,
     pub discord_bot_token: Option<Secret>,
     pub discord_public_key: Option<String>,
+    /// Discord application id (`CORDON_DISCORD_APPLICATION_ID`). Not secret.
+    pub discord_application_id: Option<String>,
+    /// The guild cordon serves (`CORDON_DISCORD_GUILD_ID`). Not secret.
+    pub discord_guild_id: Option<String>,
+    /// Discord REST base URL (`CORDON_DISCORD_API_URL`; tests, API proxies). Not secret.
+    pub discord_api_url: Option<String>,
 }
 
 impl Default for Config {
@@ -362,6 +368,9 @@ impl Config {
             slack_api_url: env("CORDON_SLACK_API_URL").filter(|v| !v.is_empty()),
             discord_bot_token: secret("CORDON_DISCORD_BOT_TOKEN"),
             discord_public_key: env("CORDON_DISCORD_PUBLIC_KEY").filter(|v| !v.is_empty()),
+            discord_application_id: env("CORDON_DISCORD_APPLICATION_ID").filter(|v| !v.is_empty()),
+            discord_guild_id: env("CORDON_DISCORD_GUILD_ID").filter(|v| !v.is_empty()),
+            discord_api_url: env("CORDON_DISCORD_API_URL").filter(|v| !v.is_empty()),
         };
         if let Some(s) = &cfg.secrets.ingest_jwt_secret
             && s.expose().len() < 32

@@ -115,6 +115,11 @@ enum Cmd {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Discord set-up.
+    Discord {
+        #[command(subcommand)]
+        cmd: DiscordCmd,
+    },
 }
 
 /// The report filters; empty means any. Parsed by the same code as the
@@ -148,6 +153,13 @@ struct ReportArgs {
     /// CSV only: one table (figures, path, approval_latency, rates, sla, groups, incidents, weekly).
     #[arg(long)]
     table: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DiscordCmd {
+    /// Register `/cordon status|explain|report|isolate|disable` for the
+    /// guild (CORDON_DISCORD_BOT_TOKEN, _APPLICATION_ID, _GUILD_ID).
+    RegisterCommands,
 }
 
 #[derive(Subcommand)]
@@ -699,6 +711,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Cmd::Discord {
+            cmd: DiscordCmd::RegisterCommands,
+        } => {
+            let Some(d) =
+                cordon::chat::discord::from_config(&cfg).map_err(|e| anyhow::anyhow!(e))?
+            else {
+                bail!("CORDON_DISCORD_BOT_TOKEN is not set");
+            };
+            let (Some(guild), Some(_)) = (d.guild_id, d.application_id) else {
+                bail!(
+                    "set CORDON_DISCORD_APPLICATION_ID and CORDON_DISCORD_GUILD_ID (Developer Portal → General Information; guild: right-click the server → Copy Server ID)"
+                );
+            };
+            let names = cordon::chat::discord::commands::register(&d.api, guild).await?;
+            println!("registered for guild {guild}: /{}", names.join(", /"));
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -12,8 +12,16 @@
 //! same view the read API and the web console show, so the three surfaces
 //! cannot disagree about an incident.
 
+pub mod commands;
+pub mod discord;
 pub mod routing;
 pub mod slack;
+
+/// Per-channel pacing and the replay memory of signed requests are not
+/// Slack-specific; Discord uses them too. They still live under `slack/`
+/// until that branch moves them here.
+pub use slack::groups::Pacer;
+pub use slack::verify::ReplayGuard;
 
 use crate::domain::decision::{DecisionEvent, DecisionState, EventKind, Verb, allowed_roles};
 use crate::domain::{DecisionId, Matrix, Mode, PersonId, Timestamp};
@@ -670,6 +678,74 @@ pub fn timeline(view: &serde_json::Value) -> Vec<TimelineEntry> {
     // decision's events in sequence order.
     out.sort_by_key(|e| e.at);
     out
+}
+
+/// An incident as every chat surface shows it: the incident view (see
+/// [`crate::http::incidents::incident_view`]) and the message model built
+/// from it, each decision judged under the matrix it was created under.
+/// `Ok(None)`: no such incident. `Err`: the store failed (retry later).
+pub async fn load_model(
+    engine: &crate::engine::Engine,
+    incident: crate::domain::IncidentId,
+) -> Result<Option<(serde_json::Value, IncidentMessage)>, String> {
+    let view = match crate::http::incidents::incident_view(engine, incident).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("{e:?}")),
+    };
+    let mut matrices: std::collections::HashMap<String, std::sync::Arc<Matrix>> =
+        std::collections::HashMap::new();
+    for d in view["decisions"].as_array().into_iter().flatten() {
+        let (Some(id), Some(h)) = (d["id"].as_i64(), d["matrix_hash"].as_str()) else {
+            continue;
+        };
+        if matrices.contains_key(h) {
+            continue;
+        }
+        if let Ok(l) = engine.load(DecisionId(id)).await {
+            matrices.insert(h.to_owned(), l.matrix);
+        }
+    }
+    let m = IncidentMessage::build(&view, &|h| matrices.get(h).cloned(), engine.now());
+    Ok(Some((view, m)))
+}
+
+/// True while the incident's first alert has no enrichment record yet.
+/// The pipeline proposes before it records enrichment (containment must
+/// not wait for bookkeeping), so the first chat job can run before the
+/// asset is known; routing on an unknown asset would send a production
+/// incident to triage. The pipeline sends another chat notice right after
+/// the record, so the first post simply waits for that one.
+pub fn awaiting_enrichment(view: &serde_json::Value) -> bool {
+    view["alerts"]
+        .as_array()
+        .and_then(|a| a.first())
+        .is_some_and(|a| a["enrichment"].is_null())
+}
+
+/// Whether `actor` holds a role that may use `button` now. Only to spare
+/// someone a reason form that would be refused anyway: without the role the
+/// click goes straight to [`crate::engine::Engine::act`], which refuses it,
+/// says why and audits it. The engine decides either way; when in doubt
+/// this says yes.
+pub async fn may_act(
+    engine: &crate::engine::Engine,
+    actor: &crate::domain::Actor,
+    button: ButtonId,
+) -> bool {
+    let Ok(l) = engine.load(button.decision).await else {
+        return true;
+    };
+    let (Some(rule), Ok(ctx)) = (
+        l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)),
+        serde_json::from_str::<crate::domain::ActionContext>(&l.row.context),
+    ) else {
+        return true;
+    };
+    let roles = l.matrix.roles_of(actor, &ctx);
+    allowed_roles(rule, l.decision.escalation_step, button.verb)
+        .iter()
+        .any(|r| roles.contains(r))
 }
 
 /// The name of a per-incident channel: `inc-20261123-42-ransomware-detected`,

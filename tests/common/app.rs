@@ -16,6 +16,9 @@ use std::time::Duration;
 
 pub const INGEST_SECRET: &str = "test-ingest-secret-0123456789abcdef";
 pub const WEB_SECRET: &str = "test-web-secret-0123456789abcdef-0123";
+/// The Discord application and guild of the tests.
+pub const DISCORD_APP: &str = "555000000000000001";
+pub const DISCORD_GUILD: &str = "999000000000000001";
 
 pub struct TestApp {
     pub url: String,
@@ -33,6 +36,11 @@ pub struct TestApp {
 
 #[derive(Default)]
 pub struct Options {
+    /// Connects Discord to this REST base URL (a fake Discord) with a test
+    /// bot token, [`DISCORD_APP`] and [`DISCORD_GUILD`].
+    pub discord_api_url: Option<String>,
+    /// `CORDON_DISCORD_PUBLIC_KEY` (hex).
+    pub discord_public_key: Option<String>,
     /// Authority matrix text (default: config/authority.toml).
     pub matrix: Option<String>,
     pub playbooks: Option<String>,
@@ -128,6 +136,13 @@ pub async fn spawn_app_with(opts: Options, db: TestDb, vendor: FakeVendor) -> Te
     ] {
         cfg.extra_env.insert(k.into(), v.into());
     }
+    if let Some(u) = &opts.discord_api_url {
+        cfg.secrets.discord_bot_token = Some(Secret::new("test-discord-bot-token"));
+        cfg.secrets.discord_api_url = Some(u.clone());
+        cfg.secrets.discord_application_id = Some(DISCORD_APP.into());
+        cfg.secrets.discord_guild_id = Some(DISCORD_GUILD.into());
+    }
+    cfg.secrets.discord_public_key = opts.discord_public_key.clone();
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let app = App::build(cfg, clock.clone(), None)
         .await

@@ -1,0 +1,233 @@
+//! `/cordon status|explain|report|isolate|disable`, platform-neutral: what
+//! each subcommand does. The platforms parse their own wire format into a
+//! [`Command`], run it here, and render the JSON result with their own
+//! templates.
+//!
+//! Nothing here grants anything: a proposal goes through
+//! [`Engine::propose`], and the matrix decides who approves it, with the
+//! proposer recorded for separation of duties.
+
+use crate::domain::action::TargetKind;
+use crate::domain::decision::ActorRef;
+use crate::domain::{ActionKind, ActionTarget, Actor, DecisionId, IncidentId, Severity};
+use crate::engine::{Engine, platform_name};
+use std::sync::Arc;
+
+/// One `/cordon` subcommand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Status,
+    Explain { action: String, target: String },
+    Report,
+    Isolate { host: String },
+    Disable { user: String },
+    Help,
+}
+
+impl Command {
+    /// From the words after `/cordon` (Slack sends text; Discord sends
+    /// options, which the adapter turns into the same words).
+    pub fn parse(words: &[&str]) -> Command {
+        match words {
+            ["status"] => Command::Status,
+            ["explain", action, target] => Command::Explain {
+                action: (*action).to_owned(),
+                target: (*target).to_owned(),
+            },
+            ["report"] => Command::Report,
+            ["isolate", host] => Command::Isolate {
+                host: (*host).to_owned(),
+            },
+            ["disable", user] => Command::Disable {
+                user: (*user).to_owned(),
+            },
+            _ => Command::Help,
+        }
+    }
+}
+
+/// Open incidents with their decisions still in motion:
+/// `{"incidents": [{reference, title, severity, pending: [{reference, action, target, state}]}]}`.
+pub async fn status(engine: &Engine) -> Result<serde_json::Value, String> {
+    let store = &engine.store;
+    let incidents = store
+        .list_incidents(&crate::store::IncidentFilter {
+            status: Some("open".into()),
+            limit: Some(20),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for i in incidents {
+        let pending: Vec<serde_json::Value> = store
+            .decisions_of_incident(IncidentId(i.id))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|d| {
+                matches!(
+                    d.state.as_str(),
+                    "pending_approval" | "pending_veto" | "executing" | "failed"
+                )
+            })
+            .map(|d| {
+                serde_json::json!({
+                    "reference": DecisionId(d.id).to_string(), "action": d.action,
+                    "target": d.target_value, "state": d.state,
+                })
+            })
+            .collect();
+        out.push(serde_json::json!({
+            "reference": IncidentId(i.id).to_string(), "title": i.title,
+            "severity": i.severity().map(|s| s.as_str()).unwrap_or("unknown"), "pending": pending,
+        }));
+    }
+    Ok(serde_json::json!({ "incidents": out }))
+}
+
+/// `cordon explain` for a high-severity incident on `target`: the rule
+/// that applies and exactly who may approve, veto and override.
+pub async fn explain(engine: &Engine, action: &str, target: &str) -> Result<String, String> {
+    let action: ActionKind = action.parse()?;
+    let kind = action.target_kind().unwrap_or(TargetKind::Host);
+    let (ctx, _) = engine
+        .context_for(
+            &action,
+            &ActionTarget {
+                kind,
+                value: target.to_owned(),
+            },
+            Severity::High,
+            &crate::enrich::Enrichment::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(engine.matrix().explain(&ctx).to_string())
+}
+
+/// A signed, one-hour link to the time-to-contain report for `subject`
+/// (`discord:<user id>`), or where to sign in when no web secret is set.
+pub fn report_link(
+    engine: &Engine,
+    public_url: &str,
+    web_secret: Option<&crate::config::Secret>,
+    subject: &str,
+) -> String {
+    let base = public_url.trim_end_matches('/');
+    let Some(secret) = web_secret else {
+        return format!(
+            "Reports: {base}/reports (sign in to the web console; CORDON_WEB_SECRET is not set, so no signed link)."
+        );
+    };
+    let claims = crate::http::auth::new_claims(
+        subject,
+        engine.now(),
+        std::time::Duration::from_secs(3600),
+        None,
+        Some("report".into()),
+    );
+    match crate::http::auth::issue_hs256(secret.expose(), &claims) {
+        Ok(t) => format!("Time-to-contain report (link valid 1 hour): {base}/reports?token={t}"),
+        Err(e) => format!("Could not sign a report link: {e}"),
+    }
+}
+
+/// A person proposes `action` on `target` from chat: a manual incident is
+/// opened and the matrix decides the path. Returns
+/// `{decision, action, target, incident, state, rule}`.
+pub async fn request(
+    engine: &Arc<Engine>,
+    actor: &Actor,
+    action: ActionKind,
+    target: &str,
+) -> Result<serde_json::Value, String> {
+    let matrix = engine.matrix();
+    let platform = platform_name(actor.platform);
+    let Some(person) = matrix.person_for(actor) else {
+        return Err(format!(
+            "your {platform} account is not a person in the authority matrix ({}), so it cannot propose actions",
+            matrix.source
+        ));
+    };
+    let kind = action.target_kind().unwrap_or(TargetKind::Host);
+    let target = ActionTarget {
+        kind,
+        value: target.to_owned(),
+    };
+    let now = engine.now();
+    let title = format!(
+        "{action} {} requested by {person} in {platform}",
+        target.value
+    );
+    let incident = engine
+        .store
+        .open_manual_incident(&title, Severity::High, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (ctx, attrs) = engine
+        .context_for(
+            &action,
+            &target,
+            Severity::High,
+            &crate::enrich::Enrichment::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let rule = matrix.rule_for(&ctx).map(|r| r.name.clone());
+    let aref = ActorRef {
+        person: Some(person.clone()),
+        platform: actor.platform,
+        platform_user_id: actor.platform_user_id.clone(),
+        role: None,
+    };
+    let id = engine
+        .propose(
+            incident,
+            None,
+            action.clone(),
+            target.clone(),
+            ctx,
+            attrs,
+            Some(person),
+            aref,
+            false,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let state = engine
+        .load(id)
+        .await
+        .map(|l| l.decision.state.as_str().to_owned())
+        .unwrap_or_default();
+    tracing::info!(user = %actor.platform_user_id, decision = %id, platform, "action proposed by a person");
+    Ok(serde_json::json!({
+        "decision": id.to_string(), "action": action.to_string(), "target": target.value,
+        "incident": incident.to_string(), "state": state, "rule": rule,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_become_subcommands_and_anything_else_is_help() {
+        assert_eq!(Command::parse(&["status"]), Command::Status);
+        assert_eq!(
+            Command::parse(&["isolate", "db-prod-01"]),
+            Command::Isolate {
+                host: "db-prod-01".into()
+            }
+        );
+        assert_eq!(
+            Command::parse(&["explain", "isolate_host", "ws-1"]),
+            Command::Explain {
+                action: "isolate_host".into(),
+                target: "ws-1".into()
+            }
+        );
+        assert_eq!(Command::parse(&["isolate"]), Command::Help);
+        assert_eq!(Command::parse(&[]), Command::Help);
+    }
+}
