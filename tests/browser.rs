@@ -86,13 +86,22 @@ impl Browser {
         )
         .join("screenshots");
         std::fs::create_dir_all(&shots).expect("screenshots dir");
-        Browser {
+        let b = Browser {
             http,
             base: format!("{base}/session/{id}"),
             driver,
             _profile: profile,
             shots,
-        }
+        };
+        // Element lookups wait (up to 10 s) for the page a click or form
+        // submission is still loading, instead of failing at once.
+        b.call(
+            reqwest::Method::POST,
+            "/timeouts",
+            json!({ "implicit": 10_000 }),
+        )
+        .await;
+        b
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -143,6 +152,20 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The page source once it satisfies `ok` (a click's navigation may
+    /// still be under way when WebDriver returns); the last source after 10 s.
+    async fn source_when(&self, ok: impl Fn(&str) -> bool) -> String {
+        let mut src = self.source().await;
+        for _ in 0..100 {
+            if ok(&src) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            src = self.source().await;
+        }
+        src
     }
 
     async fn screenshot(&self, name: &str) {
@@ -197,14 +220,14 @@ async fn a_responder_signs_in_approves_in_chromium_and_reads_the_reports() {
         app.decisions()
             .await
             .iter()
-            .any(|d| d.state == "pending_approval")
+            .any(|d| d.action == "isolate_host" && d.state == "pending_approval")
     })
     .await;
     let d = app
         .decisions()
         .await
         .into_iter()
-        .find(|d| d.state == "pending_approval")
+        .find(|d| d.action == "isolate_host" && d.state == "pending_approval")
         .expect("decision");
 
     let b = Browser::start(chromium, driver).await;
@@ -219,7 +242,9 @@ async fn a_responder_signs_in_approves_in_chromium_and_reads_the_reports() {
     b.goto(&app.login_link("alice")).await;
     b.screenshot("01-sign-in").await;
     b.click("#sign-in").await;
-    let list = b.source().await;
+    let list = b
+        .source_when(|s| s.contains("signed in as") && s.contains("alice"))
+        .await;
     assert!(
         list.contains("signed in as") && list.contains("alice"),
         "{list}"
@@ -227,10 +252,14 @@ async fn a_responder_signs_in_approves_in_chromium_and_reads_the_reports() {
     b.screenshot("02-incidents").await;
     b.click(&format!("a[href=\"/incidents/{}\"]", d.incident_id))
         .await;
-    let page = b.source().await;
+    let page = b
+        .source_when(|s| s.contains("data-state=\"pending_approval\""))
+        .await;
     assert!(page.contains("data-state=\"pending_approval\""), "{page}");
     b.click(&format!("#approve-{}", d.id)).await;
-    let page = b.source().await;
+    let page = b
+        .source_when(|s| s.contains("<td>approved</td>") && s.contains("<td>alice</td>"))
+        .await;
     assert!(
         page.contains("<td>approved</td>") && page.contains("<td>alice</td>"),
         "{page}"
@@ -241,10 +270,15 @@ async fn a_responder_signs_in_approves_in_chromium_and_reads_the_reports() {
     // moves on to its veto window.
     b.goto(&app.login_link("carol")).await;
     b.click("#sign-in").await;
+    // Wait for the sign-in to land before navigating on, or the cookie races the next page.
+    b.source_when(|s| s.contains("signed in as") && s.contains("carol"))
+        .await;
     b.goto(&format!("{}/incidents/{}", app.url, d.incident_id))
         .await;
     b.click(&format!("#approve-{}", d.id)).await;
-    let page = b.source().await;
+    let page = b
+        .source_when(|s| s.contains("data-state=\"pending_veto\""))
+        .await;
     assert!(
         page.contains("data-state=\"pending_veto\""),
         "the decision moved: {page}"
@@ -256,7 +290,9 @@ async fn a_responder_signs_in_approves_in_chromium_and_reads_the_reports() {
     assert!(b.source().await.contains("crown-jewels"));
     b.screenshot("05-matrix").await;
     b.goto(&format!("{}/reports", app.url)).await;
-    let rep = b.source().await;
+    let rep = b
+        .source_when(|s| s.contains("Time to contain by path") && s.contains("<svg"))
+        .await;
     assert!(
         rep.contains("Time to contain by path") && rep.contains("<svg"),
         "{rep}"

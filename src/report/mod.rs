@@ -243,7 +243,9 @@ impl ReportParams {
     pub fn to_query(&self, now: Timestamp) -> Result<ReportQuery, String> {
         let to = match given(&self.to) {
             Some(v) => parse_time("to", &v)?,
-            None => now,
+            // The period is [from, to): without an explicit end it must
+            // include what happened at this very instant.
+            None => now + chrono::Duration::milliseconds(1),
         };
         let from = match (given(&self.from), given(&self.since)) {
             (Some(_), Some(_)) => return Err("give either `since` or `from`, not both".into()),
