@@ -14,6 +14,7 @@
 //! This module reads no clock: the reference time for open SLA breaches is
 //! an argument.
 
+pub mod digest;
 pub mod render;
 pub mod svg;
 
