@@ -9,7 +9,7 @@
 //! button's custom id, which only says *what* to do.
 
 use super::{Discord, PLATFORM, render};
-use crate::chat::commands::{self, Command};
+use crate::chat::commands::{self, Command, RequestError};
 use crate::chat::{ButtonId, needs_reason};
 
 use crate::domain::decision::Verb;
@@ -390,7 +390,8 @@ impl Discord {
                 &self.public_url,
                 self.web_secret.as_ref(),
                 &format!("{PLATFORM}:{}", actor.platform_user_id),
-            )),
+            )
+            .unwrap_or_else(|e| format!("Could not sign a report link: {e}"))),
             Command::Isolate { host } => {
                 self.propose(engine, actor, ActionKind::IsolateHost, &host)
                     .await
@@ -413,7 +414,14 @@ impl Discord {
         action: ActionKind,
         target: &str,
     ) -> Result<String, String> {
-        let v = commands::request(engine, actor, action, target).await?;
+        let v = commands::request(engine, actor, PLATFORM, action, target)
+            .await
+            .map_err(|e| match e {
+                RequestError::NotAPerson { source } => format!(
+                    "your {PLATFORM} account is not a person in the authority matrix ({source}), so it cannot propose actions"
+                ),
+                RequestError::Failed(e) => e,
+            })?;
         self.templates
             .render("discord/proposed.txt", v)
             .map_err(|e| e.to_string())
