@@ -14,14 +14,14 @@
 
 pub mod commands;
 pub mod discord;
+pub mod pacing;
 pub mod routing;
 pub mod slack;
+pub mod sync;
+pub mod verify;
 
-/// Per-channel pacing and the replay memory of signed requests are not
-/// Slack-specific; Discord uses them too. They still live under `slack/`
-/// until that branch moves them here.
-pub use slack::groups::Pacer;
-pub use slack::verify::ReplayGuard;
+pub use pacing::Pacer;
+pub use verify::ReplayGuard;
 
 use crate::domain::decision::{DecisionEvent, DecisionState, EventKind, Verb, allowed_roles};
 use crate::domain::{DecisionId, Matrix, Mode, PersonId, Timestamp};
