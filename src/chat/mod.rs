@@ -12,6 +12,7 @@
 //! same view the read API and the web console show, so the three surfaces
 //! cannot disagree about an incident.
 
+pub mod act;
 pub mod commands;
 pub mod discord;
 pub mod pacing;

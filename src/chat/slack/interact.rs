@@ -2,17 +2,18 @@
 //! signed HTTP endpoints and Socket Mode: both hand over a payload whose
 //! origin is already established (HMAC or the app-token websocket).
 //!
-//! Every decision goes through [`Engine::act`] or the shared
+//! Every decision goes through the shared click handling
+//! ([`crate::chat::act`], which calls [`Engine::act`]) or the shared
 //! [`crate::chat::commands`]; this module only translates. The user id and team id come from the verified
 //! payload, the user groups from Slack's API, never from anything a client
 //! could put into a button value.
 
 use super::{PLATFORM, Slack, render};
+use crate::chat::act::{self, Voice};
 use crate::chat::commands::{self, Command, RequestError};
 use crate::chat::{ButtonId, needs_reason};
-use crate::domain::decision::Verb;
-use crate::domain::{ActionKind, Actor, DecisionId, Platform};
-use crate::engine::{Engine, EngineError};
+use crate::domain::{ActionKind, Actor, Platform};
+use crate::engine::Engine;
 use std::sync::Arc;
 
 /// The body of the HTTP answer (Socket Mode sends it in the ack).
@@ -29,20 +30,20 @@ impl Reply {
     }
 }
 
-fn past(v: Verb) -> &'static str {
-    match v {
-        Verb::Approve => "approved",
-        Verb::Deny => "denied",
-        Verb::Veto => "vetoed",
-        Verb::Override => "overrode",
-        Verb::Extend => "extended",
-        Verb::Release => "released",
-        Verb::Retry => "retried",
+impl Voice for Slack {
+    fn platform(&self) -> &'static str {
+        PLATFORM
     }
-}
-
-fn label(v: Verb) -> &'static str {
-    crate::chat::Button::new(v, DecisionId(0)).label
+    fn warning(&self) -> &'static str {
+        ":warning:"
+    }
+    fn render(
+        &self,
+        template: &str,
+        ctx: serde_json::Value,
+    ) -> Result<String, crate::templates::TemplateError> {
+        self.templates.render(template, render::escaped(ctx))
+    }
 }
 
 impl Slack {
@@ -99,28 +100,7 @@ impl Slack {
         channel: Option<String>,
     ) {
         let actor = self.actor(user).await;
-        let verb = button.verb;
-        let text = match engine.act(&actor, button.decision, verb, reason).await {
-            Ok(r) => self.templates.render(
-                "slack/ack.txt",
-                render::escaped(serde_json::json!({
-                    "changed": r.changed, "verb": verb.as_str(), "done": past(verb),
-                    "decision": r.decision.to_string(), "state": r.state.as_str(),
-                    "approvals": r.approvals, "quorum": if verb == Verb::Approve { r.quorum } else { 0 },
-                })),
-            ),
-            Err(EngineError::Refused(e)) => {
-                tracing::info!(user = %user, decision = %button.decision, verb = %verb, "slack: click refused");
-                self.templates.render(
-                    "slack/refusal.txt",
-                    render::escaped(serde_json::json!({
-                        "verb": verb.as_str(), "decision": button.decision.to_string(), "message": e.to_string(),
-                    })),
-                )
-            }
-            Err(e) => Ok(format!(":warning: {} {}: {e}", label(verb), button.decision)),
-        };
-        let text = text.unwrap_or_else(|e| format!(":warning: {e}"));
+        let text = act::act_and_say(self.as_ref(), engine, &actor, button, reason).await;
         self.tell(response_url, channel, user.to_owned(), text);
     }
 
@@ -152,7 +132,9 @@ impl Slack {
                     else {
                         continue;
                     };
-                    if needs_reason(button.verb) && self.may_act(engine, &user, button).await {
+                    if needs_reason(button.verb)
+                        && crate::chat::may_act(engine, &self.actor(&user).await, button).await
+                    {
                         let trigger = p["trigger_id"].as_str().unwrap_or_default();
                         if let Err(e) = self
                             .ask_reason(
@@ -218,26 +200,6 @@ impl Slack {
         }
     }
 
-    /// Whether `user` holds a role that may use this button now. Only to
-    /// spare someone a reason form that would be refused anyway: without
-    /// the role the click goes straight to the engine, which refuses it,
-    /// says why and audits it. The engine decides either way.
-    async fn may_act(&self, engine: &Arc<Engine>, user: &str, b: ButtonId) -> bool {
-        let Ok(l) = engine.load(b.decision).await else {
-            return true;
-        };
-        let (Some(rule), Ok(ctx)) = (
-            l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)),
-            serde_json::from_str::<crate::domain::ActionContext>(&l.row.context),
-        ) else {
-            return true;
-        };
-        let roles = l.matrix.roles_of(&self.actor(user).await, &ctx);
-        crate::domain::decision::allowed_roles(rule, l.decision.escalation_step, b.verb)
-            .iter()
-            .any(|r| roles.contains(r))
-    }
-
     /// Opens the reason modal for Deny, Veto or Override.
     async fn ask_reason(
         &self,
@@ -247,19 +209,12 @@ impl Slack {
         response_url: Option<String>,
         channel: Option<String>,
     ) -> Result<(), String> {
-        let l = engine
-            .load(button.decision)
-            .await
-            .map_err(|e| e.to_string())?;
-        let ctx = serde_json::json!({
-            "verb": button.verb.as_str(), "decision": button.decision.to_string(),
-            "action": l.row.action, "target": l.row.target_value,
-        });
+        let ctx = act::reason_context(engine, button).await?;
         let meta = serde_json::json!({
             "button": button.to_string(), "response_url": response_url, "channel": channel,
         })
         .to_string();
-        let view = render::reason_modal(&self.templates, label(button.verb), ctx, meta)
+        let view = render::reason_modal(&self.templates, act::label(button.verb), ctx, meta)
             .map_err(|e| e.to_string())?;
         self.api
             .open_view(trigger, view)
