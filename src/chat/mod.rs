@@ -11,6 +11,13 @@
 //! The model is built from [`crate::http::incidents::incident_view`], the
 //! same view the read API and the web console show, so the three surfaces
 //! cannot disagree about an incident.
+//!
+//! Also shared, so that `slack/` and `discord/` keep only their wire
+//! formats (Block Kit vs embeds, HMAC vs Ed25519, `response_url` vs
+//! interaction responses): `/cordon` subcommands ([`commands`]), click
+//! handling ([`act`]), the sync job plumbing ([`sync`]), per-channel
+//! pacing ([`pacing`]) and the replay window of signed requests
+//! ([`verify`]).
 
 pub mod act;
 pub mod commands;
