@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::app::{DISCORD_GUILD, Options, TestApp, crowdstrike_alert, spawn_app};
+use common::app::{DISCORD_GUILD, Options, TestApp, spawn_app};
+use common::chat::{approvals, crown_jewel_decision};
 use common::fake_discord::{Call, FakeDiscord};
 use cordon::clock::Clock;
 use cordon::domain::{Actor, DecisionId, Platform};
@@ -127,41 +128,6 @@ fn slash(user: &str, sub: &str, options: &[(&str, &str)], n: u32) -> serde_json:
         "data": {"id": "1", "name": "cordon", "type": 1,
                  "options": [{"name": sub, "type": 1, "options": opts}]}
     })
-}
-
-async fn crown_jewel_decision(app: &TestApp) -> cordon::store::DecisionRow {
-    let r = app
-        .post_alert(
-            "crowdstrike",
-            &crowdstrike_alert("db-prod-01", "aid-db01", 90, "d-db-1"),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    app.eventually("the crown-jewel isolation is proposed", || async {
-        app.decisions()
-            .await
-            .iter()
-            .any(|d| d.state == "pending_approval")
-    })
-    .await;
-    let d = app
-        .decisions()
-        .await
-        .into_iter()
-        .find(|d| d.action == "isolate_host")
-        .expect("decision");
-    assert_eq!(d.rule.as_deref(), Some("crown-jewels"));
-    d
-}
-
-async fn approvals(app: &TestApp, id: i64) -> usize {
-    app.engine
-        .load(DecisionId(id))
-        .await
-        .expect("load")
-        .decision
-        .approvals
-        .len()
 }
 
 fn ephemeral_text(answer: &serde_json::Value) -> String {

@@ -7,6 +7,7 @@
 mod common;
 
 use common::app::{Options, TestApp, crowdstrike_alert, spawn_app};
+use common::chat::{approvals, crown_jewel_decision};
 use common::fake_slack::{Call, FakeSlack};
 use cordon::clock::Clock;
 use std::time::Duration;
@@ -91,41 +92,6 @@ async fn interact(app: &TestApp, payload: &serde_json::Value) -> reqwest::Respon
         SECRET,
     )
     .await
-}
-
-async fn crown_jewel_decision(app: &TestApp) -> cordon::store::DecisionRow {
-    let r = app
-        .post_alert(
-            "crowdstrike",
-            &crowdstrike_alert("db-prod-01", "aid-db01", 90, "d-db-1"),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    app.eventually("the crown-jewel isolation is proposed", || async {
-        app.decisions()
-            .await
-            .iter()
-            .any(|d| d.state == "pending_approval")
-    })
-    .await;
-    let d = app
-        .decisions()
-        .await
-        .into_iter()
-        .find(|d| d.action == "isolate_host")
-        .expect("decision");
-    assert_eq!(d.rule.as_deref(), Some("crown-jewels"));
-    d
-}
-
-async fn approvals(app: &TestApp, id: i64) -> usize {
-    app.engine
-        .load(cordon::domain::DecisionId(id))
-        .await
-        .expect("load")
-        .decision
-        .approvals
-        .len()
 }
 
 #[tokio::test]

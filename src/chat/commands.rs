@@ -107,18 +107,20 @@ pub async fn explain(engine: &Engine, action: &str, target: &str) -> Result<Stri
 }
 
 /// A signed, one-hour link to the time-to-contain report for `subject`
-/// (`discord:<user id>`), or where to sign in when no web secret is set.
+/// (`slack:<user id>`, `discord:<user id>`), or where to sign in when no
+/// web secret is set. `Err`: the token could not be signed (the signing
+/// error; each platform words it).
 pub fn report_link(
     engine: &Engine,
     public_url: &str,
     web_secret: Option<&crate::config::Secret>,
     subject: &str,
-) -> String {
+) -> Result<String, String> {
     let base = public_url.trim_end_matches('/');
     let Some(secret) = web_secret else {
-        return format!(
+        return Ok(format!(
             "Reports: {base}/reports (sign in to the web console; CORDON_WEB_SECRET is not set, so no signed link)."
-        );
+        ));
     };
     let claims = crate::http::auth::new_claims(
         subject,
@@ -127,28 +129,44 @@ pub fn report_link(
         None,
         Some("report".into()),
     );
-    match crate::http::auth::issue_hs256(secret.expose(), &claims) {
-        Ok(t) => format!("Time-to-contain report (link valid 1 hour): {base}/reports?token={t}"),
-        Err(e) => format!("Could not sign a report link: {e}"),
+    crate::http::auth::issue_hs256(secret.expose(), &claims)
+        .map(|t| format!("Time-to-contain report (link valid 1 hour): {base}/reports?token={t}"))
+        .map_err(|e| e.to_string())
+}
+
+/// Why [`request`] proposed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The chat account maps to no person in the matrix (`source` names
+    /// the matrix file); each platform says so in its own words.
+    NotAPerson { source: String },
+    /// The store or the engine failed.
+    Failed(String),
+}
+
+impl From<String> for RequestError {
+    fn from(e: String) -> Self {
+        RequestError::Failed(e)
     }
 }
 
 /// A person proposes `action` on `target` from chat: a manual incident is
-/// opened and the matrix decides the path. Returns
+/// opened (its title names the person and `via`, how the platform calls
+/// itself there) and the matrix decides the path. Returns
 /// `{decision, action, target, incident, state, rule}`.
 pub async fn request(
     engine: &Arc<Engine>,
     actor: &Actor,
+    via: &str,
     action: ActionKind,
     target: &str,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, RequestError> {
     let matrix = engine.matrix();
     let platform = platform_name(actor.platform);
     let Some(person) = matrix.person_for(actor) else {
-        return Err(format!(
-            "your {platform} account is not a person in the authority matrix ({}), so it cannot propose actions",
-            matrix.source
-        ));
+        return Err(RequestError::NotAPerson {
+            source: matrix.source.to_string(),
+        });
     };
     let kind = action.target_kind().unwrap_or(TargetKind::Host);
     let target = ActionTarget {
@@ -156,10 +174,7 @@ pub async fn request(
         value: target.to_owned(),
     };
     let now = engine.now();
-    let title = format!(
-        "{action} {} requested by {person} in {platform}",
-        target.value
-    );
+    let title = format!("{action} {} requested by {person} in {via}", target.value);
     let incident = engine
         .store
         .open_manual_incident(&title, Severity::High, now)

@@ -11,17 +11,25 @@
 //! The model is built from [`crate::http::incidents::incident_view`], the
 //! same view the read API and the web console show, so the three surfaces
 //! cannot disagree about an incident.
+//!
+//! Also shared, so that `slack/` and `discord/` keep only their wire
+//! formats (Block Kit vs embeds, HMAC vs Ed25519, `response_url` vs
+//! interaction responses): `/cordon` subcommands ([`commands`]), click
+//! handling ([`act`]), the sync job plumbing ([`sync`]), per-channel
+//! pacing ([`pacing`]) and the replay window of signed requests
+//! ([`verify`]).
 
+pub mod act;
 pub mod commands;
 pub mod discord;
+pub mod pacing;
 pub mod routing;
 pub mod slack;
+pub mod sync;
+pub mod verify;
 
-/// Per-channel pacing and the replay memory of signed requests are not
-/// Slack-specific; Discord uses them too. They still live under `slack/`
-/// until that branch moves them here.
-pub use slack::groups::Pacer;
-pub use slack::verify::ReplayGuard;
+pub use pacing::Pacer;
+pub use verify::ReplayGuard;
 
 use crate::domain::decision::{DecisionEvent, DecisionState, EventKind, Verb, allowed_roles};
 use crate::domain::{DecisionId, Matrix, Mode, PersonId, Timestamp};

@@ -92,6 +92,7 @@ pub fn t0() -> cordon::domain::Timestamp {
 }
 
 pub mod app;
+pub mod chat;
 pub mod fake_discord;
 pub mod fake_slack;
 pub mod fake_vendor;

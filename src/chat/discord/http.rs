@@ -7,7 +7,7 @@
 
 use super::Discord;
 use super::interact::Incoming;
-use super::verify::{SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER, verify_request};
+use super::verify::{NO_KEY, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER, verify_request};
 use crate::engine::Engine;
 use axum::Router;
 use axum::body::Bytes;
@@ -65,7 +65,7 @@ impl FromRequest<DiscordHttp> for DiscordSigned {
             .await
             .map_err(IntoResponse::into_response)?;
         let Some(v) = s.discord.verifier() else {
-            return Err(Unauthorized(SignatureError::NoKey).into_response());
+            return Err(Unauthorized(NO_KEY).into_response());
         };
         verify_request(
             v,

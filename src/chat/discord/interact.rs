@@ -3,18 +3,18 @@
 //! whose origin is already established (Ed25519 signature, or the bot's
 //! own gateway session).
 //!
-//! Every decision goes through [`Engine::act`] or the shared
+//! Every decision goes through the shared click handling
+//! ([`crate::chat::act`], which calls [`Engine::act`]) or the shared
 //! [`crate::chat::commands`]; this module only translates. The user id and
 //! the member's role ids come from the verified interaction, never from a
 //! button's custom id, which only says *what* to do.
 
 use super::{Discord, PLATFORM, render};
-use crate::chat::commands::{self, Command};
+use crate::chat::act::{self, Voice};
+use crate::chat::commands::{self, Command, RequestError};
 use crate::chat::{ButtonId, needs_reason};
-
-use crate::domain::decision::Verb;
-use crate::domain::{ActionKind, Actor, DecisionId, Platform};
-use crate::engine::{Engine, EngineError};
+use crate::domain::{ActionKind, Actor, Platform};
+use crate::engine::Engine;
 use serde::{Deserialize, Deserializer};
 use serenity::builder::{
     CreateInteractionResponse, CreateInteractionResponseMessage, EditInteractionResponse,
@@ -187,20 +187,20 @@ pub fn ephemeral(text: impl Into<String>) -> CreateInteractionResponse {
     )
 }
 
-fn past(v: Verb) -> &'static str {
-    match v {
-        Verb::Approve => "approved",
-        Verb::Deny => "denied",
-        Verb::Veto => "vetoed",
-        Verb::Override => "overrode",
-        Verb::Extend => "extended",
-        Verb::Release => "released",
-        Verb::Retry => "retried",
+impl Voice for Discord {
+    fn platform(&self) -> &'static str {
+        PLATFORM
     }
-}
-
-fn label(v: Verb) -> &'static str {
-    crate::chat::Button::new(v, DecisionId(0)).label
+    fn warning(&self) -> &'static str {
+        "⚠️"
+    }
+    fn render(
+        &self,
+        template: &str,
+        ctx: serde_json::Value,
+    ) -> Result<String, crate::templates::TemplateError> {
+        self.templates.render(template, ctx)
+    }
 }
 
 impl Discord {
@@ -318,9 +318,8 @@ impl Discord {
         }
     }
 
-    /// One verb for one member; the private answer saying how it went.
-    /// Refusals name the rule and the roles that may act; the engine has
-    /// already audited them.
+    /// One verb for one member; the private answer saying how it went
+    /// ([`act::act_and_say`]).
     pub async fn act_and_say(
         &self,
         engine: &Arc<Engine>,
@@ -328,28 +327,7 @@ impl Discord {
         button: ButtonId,
         reason: Option<String>,
     ) -> String {
-        let verb = button.verb;
-        let text = match engine.act(actor, button.decision, verb, reason).await {
-            Ok(r) => self.templates.render(
-                "discord/ack.txt",
-                serde_json::json!({
-                    "changed": r.changed, "verb": verb.as_str(), "done": past(verb),
-                    "decision": r.decision.to_string(), "state": r.state.as_str(),
-                    "approvals": r.approvals, "quorum": if verb == Verb::Approve { r.quorum } else { 0 },
-                }),
-            ),
-            Err(EngineError::Refused(e)) => {
-                tracing::info!(user = %actor.platform_user_id, decision = %button.decision, verb = %verb, "discord: click refused");
-                self.templates.render(
-                    "discord/refusal.txt",
-                    serde_json::json!({
-                        "verb": verb.as_str(), "decision": button.decision.to_string(), "message": e.to_string(),
-                    }),
-                )
-            }
-            Err(e) => Ok(format!("⚠️ {} {}: {e}", label(verb), button.decision)),
-        };
-        text.unwrap_or_else(|e| format!("⚠️ {e}"))
+        act::act_and_say(self, engine, actor, button, reason).await
     }
 
     /// The reason modal for Deny, Veto or Override.
@@ -358,17 +336,10 @@ impl Discord {
         engine: &Arc<Engine>,
         button: ButtonId,
     ) -> Result<serenity::builder::CreateModal, String> {
-        let l = engine
-            .load(button.decision)
-            .await
-            .map_err(|e| e.to_string())?;
-        let ctx = serde_json::json!({
-            "verb": button.verb.as_str(), "decision": button.decision.to_string(),
-            "action": l.row.action, "target": l.row.target_value,
-        });
+        let ctx = act::reason_context(engine, button).await?;
         render::reason_modal(
             &self.templates,
-            label(button.verb),
+            act::label(button.verb),
             &button.to_string(),
             ctx,
         )
@@ -390,7 +361,8 @@ impl Discord {
                 &self.public_url,
                 self.web_secret.as_ref(),
                 &format!("{PLATFORM}:{}", actor.platform_user_id),
-            )),
+            )
+            .unwrap_or_else(|e| format!("Could not sign a report link: {e}"))),
             Command::Isolate { host } => {
                 self.propose(engine, actor, ActionKind::IsolateHost, &host)
                     .await
@@ -413,7 +385,14 @@ impl Discord {
         action: ActionKind,
         target: &str,
     ) -> Result<String, String> {
-        let v = commands::request(engine, actor, action, target).await?;
+        let v = commands::request(engine, actor, PLATFORM, action, target)
+            .await
+            .map_err(|e| match e {
+                RequestError::NotAPerson { source } => format!(
+                    "your {PLATFORM} account is not a person in the authority matrix ({source}), so it cannot propose actions"
+                ),
+                RequestError::Failed(e) => e,
+            })?;
         self.templates
             .render("discord/proposed.txt", v)
             .map_err(|e| e.to_string())

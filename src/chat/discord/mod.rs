@@ -29,6 +29,7 @@ pub mod render;
 pub mod verify;
 
 use crate::chat::routing::{Destination, RouteFacts, Routing};
+pub use crate::chat::sync::SyncError;
 use crate::chat::{IncidentMessage, Pacer, ReplayGuard, TimelineEntry, incident_channel_name};
 use crate::config::Secret;
 use crate::domain::{IncidentId, Matrix, PersonId};
@@ -442,33 +443,12 @@ impl Discord {
     }
 }
 
-/// Why a sync stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("{0}")]
-    Retry(String, Option<Duration>),
-    #[error("{0}")]
-    Permanent(String),
-}
-
 impl From<DiscordError> for SyncError {
     fn from(e: DiscordError) -> Self {
         match e {
             DiscordError::Retry { after, .. } => SyncError::Retry(e.to_string(), after),
             DiscordError::Permanent { .. } => SyncError::Permanent(e.to_string()),
         }
-    }
-}
-
-impl From<crate::store::StoreError> for SyncError {
-    fn from(e: crate::store::StoreError) -> Self {
-        SyncError::Retry(format!("store: {e}"), None)
-    }
-}
-
-impl From<crate::templates::TemplateError> for SyncError {
-    fn from(e: crate::templates::TemplateError) -> Self {
-        SyncError::Permanent(e.to_string())
     }
 }
 
@@ -479,25 +459,8 @@ impl ChatSurface for Discord {
     }
 
     async fn run(&self, engine: &Engine, payload: &serde_json::Value) -> Result<(), ChatJobError> {
-        let Some(incident) = payload["incident_id"].as_i64().map(IncidentId) else {
-            return Err(ChatJobError::Permanent(
-                "chat job without incident_id".into(),
-            ));
-        };
-        match self.sync(engine, incident).await {
-            Ok(()) => Ok(()),
-            Err(SyncError::Retry(message, after)) => {
-                if after.is_some() {
-                    metrics::counter!("cordon_chat_ratelimited_total", "platform" => PLATFORM)
-                        .increment(1);
-                }
-                Err(ChatJobError::Retry { message, after })
-            }
-            Err(SyncError::Permanent(m)) => {
-                tracing::error!(incident = %incident, error = %m, "discord: giving up on this update");
-                Err(ChatJobError::Permanent(m))
-            }
-        }
+        let incident = crate::chat::sync::job_incident(payload)?;
+        crate::chat::sync::job_outcome(PLATFORM, incident, self.sync(engine, incident).await)
     }
 }
 

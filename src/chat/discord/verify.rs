@@ -13,32 +13,22 @@
 //! 4. the signature was not already accepted inside that window (the
 //!    shared [`ReplayGuard`]; only requests that passed 1–3 are remembered).
 //!
+//! Steps 3 and 4 are shared with Slack ([`crate::chat::verify`]); the
+//! Ed25519 check is Discord's own.
+//!
 //! Discord probes the endpoint with deliberately bad signatures and drops
 //! the URL if one is accepted, so every failure is a `401`.
 
-use crate::chat::ReplayGuard;
+use crate::chat::verify::check_window;
+pub use crate::chat::verify::{MAX_AGE_SECONDS, ReplayGuard, SignatureError};
 use serenity::interactions_endpoint::Verifier;
-
-/// The replay window, in seconds.
-pub const MAX_AGE_SECONDS: i64 = 300;
 
 pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
 pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 
-/// Why a request was refused. Every variant is a `401`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("the request is not signed")]
-    Unsigned,
-    #[error("the request signature does not match")]
-    Forged,
-    #[error("the request timestamp is outside the five-minute window")]
-    Stale,
-    #[error("the request was already received (replay)")]
-    Replayed,
-    #[error("no public key is configured (CORDON_DISCORD_PUBLIC_KEY)")]
-    NoKey,
-}
+/// Why the endpoint refuses everything when no key is set.
+pub const NO_KEY: SignatureError =
+    SignatureError::NotConfigured("no public key is configured (CORDON_DISCORD_PUBLIC_KEY)");
 
 /// Parses the application's public key (64 hex digits from the Developer Portal).
 pub fn verifier(public_key_hex: &str) -> Result<Verifier, String> {
@@ -69,10 +59,7 @@ pub fn verify(
     if v.verify(sig, ts, body).is_err() {
         return Err(SignatureError::Forged);
     }
-    if (now - ts_n).abs() > MAX_AGE_SECONDS {
-        return Err(SignatureError::Stale);
-    }
-    Ok(())
+    check_window(ts_n, now)
 }
 
 /// Steps 1–4.
@@ -88,9 +75,7 @@ pub fn verify_request(
     let ts = timestamp.and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
     // Slack's and Discord's windows are both five minutes; the guard keeps
     // each signature for that long.
-    guard
-        .check(&signature.unwrap_or_default().to_ascii_lowercase(), ts, now)
-        .map_err(|_| SignatureError::Replayed)
+    guard.check(&signature.unwrap_or_default().to_ascii_lowercase(), ts, now)
 }
 
 #[cfg(test)]

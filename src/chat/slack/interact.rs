@@ -2,16 +2,18 @@
 //! signed HTTP endpoints and Socket Mode: both hand over a payload whose
 //! origin is already established (HMAC or the app-token websocket).
 //!
-//! Every decision goes through [`Engine::act`] or [`Engine::propose`]; this
-//! module only translates. The user id and team id come from the verified
+//! Every decision goes through the shared click handling
+//! ([`crate::chat::act`], which calls [`Engine::act`]) or the shared
+//! [`crate::chat::commands`]; this module only translates. The user id and team id come from the verified
 //! payload, the user groups from Slack's API, never from anything a client
 //! could put into a button value.
 
 use super::{PLATFORM, Slack, render};
+use crate::chat::act::{self, Voice};
+use crate::chat::commands::{self, Command, RequestError};
 use crate::chat::{ButtonId, needs_reason};
-use crate::domain::decision::{ActorRef, Verb};
-use crate::domain::{ActionKind, ActionTarget, Actor, DecisionId, IncidentId, Platform, Severity};
-use crate::engine::{Engine, EngineError};
+use crate::domain::{ActionKind, Actor, Platform};
+use crate::engine::Engine;
 use std::sync::Arc;
 
 /// The body of the HTTP answer (Socket Mode sends it in the ack).
@@ -28,20 +30,20 @@ impl Reply {
     }
 }
 
-fn past(v: Verb) -> &'static str {
-    match v {
-        Verb::Approve => "approved",
-        Verb::Deny => "denied",
-        Verb::Veto => "vetoed",
-        Verb::Override => "overrode",
-        Verb::Extend => "extended",
-        Verb::Release => "released",
-        Verb::Retry => "retried",
+impl Voice for Slack {
+    fn platform(&self) -> &'static str {
+        PLATFORM
     }
-}
-
-fn label(v: Verb) -> &'static str {
-    crate::chat::Button::new(v, DecisionId(0)).label
+    fn warning(&self) -> &'static str {
+        ":warning:"
+    }
+    fn render(
+        &self,
+        template: &str,
+        ctx: serde_json::Value,
+    ) -> Result<String, crate::templates::TemplateError> {
+        self.templates.render(template, render::escaped(ctx))
+    }
 }
 
 impl Slack {
@@ -98,28 +100,7 @@ impl Slack {
         channel: Option<String>,
     ) {
         let actor = self.actor(user).await;
-        let verb = button.verb;
-        let text = match engine.act(&actor, button.decision, verb, reason).await {
-            Ok(r) => self.templates.render(
-                "slack/ack.txt",
-                render::escaped(serde_json::json!({
-                    "changed": r.changed, "verb": verb.as_str(), "done": past(verb),
-                    "decision": r.decision.to_string(), "state": r.state.as_str(),
-                    "approvals": r.approvals, "quorum": if verb == Verb::Approve { r.quorum } else { 0 },
-                })),
-            ),
-            Err(EngineError::Refused(e)) => {
-                tracing::info!(user = %user, decision = %button.decision, verb = %verb, "slack: click refused");
-                self.templates.render(
-                    "slack/refusal.txt",
-                    render::escaped(serde_json::json!({
-                        "verb": verb.as_str(), "decision": button.decision.to_string(), "message": e.to_string(),
-                    })),
-                )
-            }
-            Err(e) => Ok(format!(":warning: {} {}: {e}", label(verb), button.decision)),
-        };
-        let text = text.unwrap_or_else(|e| format!(":warning: {e}"));
+        let text = act::act_and_say(self.as_ref(), engine, &actor, button, reason).await;
         self.tell(response_url, channel, user.to_owned(), text);
     }
 
@@ -151,7 +132,9 @@ impl Slack {
                     else {
                         continue;
                     };
-                    if needs_reason(button.verb) && self.may_act(engine, &user, button).await {
+                    if needs_reason(button.verb)
+                        && crate::chat::may_act(engine, &self.actor(&user).await, button).await
+                    {
                         let trigger = p["trigger_id"].as_str().unwrap_or_default();
                         if let Err(e) = self
                             .ask_reason(
@@ -217,26 +200,6 @@ impl Slack {
         }
     }
 
-    /// Whether `user` holds a role that may use this button now. Only to
-    /// spare someone a reason form that would be refused anyway: without
-    /// the role the click goes straight to the engine, which refuses it,
-    /// says why and audits it. The engine decides either way.
-    async fn may_act(&self, engine: &Arc<Engine>, user: &str, b: ButtonId) -> bool {
-        let Ok(l) = engine.load(b.decision).await else {
-            return true;
-        };
-        let (Some(rule), Ok(ctx)) = (
-            l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)),
-            serde_json::from_str::<crate::domain::ActionContext>(&l.row.context),
-        ) else {
-            return true;
-        };
-        let roles = l.matrix.roles_of(&self.actor(user).await, &ctx);
-        crate::domain::decision::allowed_roles(rule, l.decision.escalation_step, b.verb)
-            .iter()
-            .any(|r| roles.contains(r))
-    }
-
     /// Opens the reason modal for Deny, Veto or Override.
     async fn ask_reason(
         &self,
@@ -246,19 +209,12 @@ impl Slack {
         response_url: Option<String>,
         channel: Option<String>,
     ) -> Result<(), String> {
-        let l = engine
-            .load(button.decision)
-            .await
-            .map_err(|e| e.to_string())?;
-        let ctx = serde_json::json!({
-            "verb": button.verb.as_str(), "decision": button.decision.to_string(),
-            "action": l.row.action, "target": l.row.target_value,
-        });
+        let ctx = act::reason_context(engine, button).await?;
         let meta = serde_json::json!({
             "button": button.to_string(), "response_url": response_url, "channel": channel,
         })
         .to_string();
-        let view = render::reason_modal(&self.templates, label(button.verb), ctx, meta)
+        let view = render::reason_modal(&self.templates, act::label(button.verb), ctx, meta)
             .map_err(|e| e.to_string())?;
         self.api
             .open_view(trigger, view)
@@ -266,121 +222,45 @@ impl Slack {
             .map_err(|e| format!("could not ask for a reason: {e}"))
     }
 
-    /// `/cordon …`.
+    /// `/cordon …`: the shared subcommands ([`crate::chat::commands`]),
+    /// rendered for Slack.
     pub async fn command(self: &Arc<Self>, engine: &Arc<Engine>, c: &SlashCommand) -> Reply {
         if !self.team_ok(c.team_id.as_deref()) {
             return Reply::ephemeral("This workspace is not connected to cordon.".into());
         }
         let words: Vec<&str> = c.text.split_whitespace().collect();
-        let text = match words.as_slice() {
-            ["status"] => self.status(engine).await,
-            ["explain", action, target] => self.explain(engine, action, target).await,
-            ["report"] => Ok(self.report_link(engine, &c.user_id)),
-            ["isolate", host] => self.request(engine, c, ActionKind::IsolateHost, host).await,
-            ["disable", user] => self.request(engine, c, ActionKind::DisableUser, user).await,
-            _ => self
-                .templates
+        let t = &self.templates;
+        let text = match Command::parse(&words) {
+            Command::Status => commands::status(engine).await.and_then(|v| {
+                t.render("slack/status.txt", render::escaped(v))
+                    .map_err(|e| e.to_string())
+            }),
+            Command::Explain { action, target } => commands::explain(engine, &action, &target)
+                .await
+                .map(|x| format!("For a *high* severity incident:\n```{x}```")),
+            Command::Report => Ok(commands::report_link(
+                engine,
+                &self.public_url,
+                self.web_secret.as_ref(),
+                &format!("{PLATFORM}:{}", c.user_id),
+            )
+            .unwrap_or_else(|e| format!(":warning: could not sign a report link: {e}"))),
+            Command::Isolate { host } => {
+                self.request(engine, c, ActionKind::IsolateHost, &host)
+                    .await
+            }
+            Command::Disable { user } => {
+                self.request(engine, c, ActionKind::DisableUser, &user)
+                    .await
+            }
+            Command::Help => t
                 .render("slack/help.txt", serde_json::json!({}))
                 .map_err(|e| e.to_string()),
         };
         Reply::ephemeral(text.unwrap_or_else(|e| format!(":warning: {e}")))
     }
 
-    async fn status(&self, engine: &Arc<Engine>) -> Result<String, String> {
-        let store = &engine.store;
-        let incidents = store
-            .list_incidents(&crate::store::IncidentFilter {
-                status: Some("open".into()),
-                limit: Some(20),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        for i in incidents {
-            let pending: Vec<serde_json::Value> = store
-                .decisions_of_incident(IncidentId(i.id))
-                .await
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .filter(|d| {
-                    matches!(
-                        d.state.as_str(),
-                        "pending_approval" | "pending_veto" | "executing" | "failed"
-                    )
-                })
-                .map(|d| {
-                    serde_json::json!({
-                        "reference": DecisionId(d.id).to_string(), "action": d.action,
-                        "target": d.target_value, "state": d.state,
-                    })
-                })
-                .collect();
-            out.push(serde_json::json!({
-                "reference": IncidentId(i.id).to_string(), "title": i.title,
-                "severity": i.severity().map(|s| s.as_str()).unwrap_or("unknown"), "pending": pending,
-            }));
-        }
-        self.templates
-            .render(
-                "slack/status.txt",
-                render::escaped(serde_json::json!({ "incidents": out })),
-            )
-            .map_err(|e| e.to_string())
-    }
-
-    async fn explain(
-        &self,
-        engine: &Arc<Engine>,
-        action: &str,
-        target: &str,
-    ) -> Result<String, String> {
-        let action: ActionKind = action.parse()?;
-        let kind = action
-            .target_kind()
-            .unwrap_or(crate::domain::action::TargetKind::Host);
-        let (ctx, _) = engine
-            .context_for(
-                &action,
-                &ActionTarget {
-                    kind,
-                    value: target.to_owned(),
-                },
-                Severity::High,
-                &crate::enrich::Enrichment::default(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(format!(
-            "For a *high* severity incident:\n```{}```",
-            engine.matrix().explain(&ctx)
-        ))
-    }
-
-    fn report_link(&self, engine: &Arc<Engine>, user: &str) -> String {
-        let base = self.public_url.trim_end_matches('/');
-        let Some(secret) = &self.web_secret else {
-            return format!(
-                "Reports: {base}/reports (sign in to the web console; CORDON_WEB_SECRET is not set, so no signed link)."
-            );
-        };
-        let claims = crate::http::auth::new_claims(
-            &format!("slack:{user}"),
-            engine.now(),
-            std::time::Duration::from_secs(3600),
-            None,
-            Some("report".into()),
-        );
-        match crate::http::auth::issue_hs256(secret.expose(), &claims) {
-            Ok(t) => {
-                format!("Time-to-contain report (link valid 1 hour): {base}/reports?token={t}")
-            }
-            Err(e) => format!(":warning: could not sign a report link: {e}"),
-        }
-    }
-
-    /// A person proposes an action; the matrix decides who approves it,
-    /// with that person as proposer (separation of duties).
+    /// A person proposes an action ([`commands::request`]).
     async fn request(
         &self,
         engine: &Arc<Engine>,
@@ -389,71 +269,17 @@ impl Slack {
         target: &str,
     ) -> Result<String, String> {
         let actor = self.actor(&c.user_id).await;
-        let matrix = engine.matrix();
-        let Some(person) = matrix.person_for(&actor) else {
-            return Err(format!(
-                "<@{}> is not a person in the authority matrix ({}), so cannot propose actions",
-                c.user_id, matrix.source
-            ));
-        };
-        let kind = action
-            .target_kind()
-            .unwrap_or(crate::domain::action::TargetKind::Host);
-        let target = ActionTarget {
-            kind,
-            value: target.to_owned(),
-        };
-        let now = engine.now();
-        let title = format!("{action} {} requested by {person} in Slack", target.value);
-        let incident = engine
-            .store
-            .open_manual_incident(&title, Severity::High, now)
+        let v = commands::request(engine, &actor, "Slack", action, target)
             .await
-            .map_err(|e| e.to_string())?;
-        let (ctx, attrs) = engine
-            .context_for(
-                &action,
-                &target,
-                Severity::High,
-                &crate::enrich::Enrichment::default(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let rule = matrix.rule_for(&ctx).map(|r| r.name.clone());
-        let aref = ActorRef {
-            person: Some(person.clone()),
-            platform: Platform::Slack,
-            platform_user_id: c.user_id.clone(),
-            role: None,
-        };
-        let id = engine
-            .propose(
-                incident,
-                None,
-                action.clone(),
-                target.clone(),
-                ctx,
-                attrs,
-                Some(person),
-                aref,
-                false,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let state = engine
-            .load(id)
-            .await
-            .map(|l| l.decision.state.as_str().to_owned())
-            .unwrap_or_default();
-        tracing::info!(user = %c.user_id, decision = %id, platform = PLATFORM, "slack: action proposed by a person");
+            .map_err(|e| match e {
+                RequestError::NotAPerson { source } => format!(
+                    "<@{}> is not a person in the authority matrix ({source}), so cannot propose actions",
+                    c.user_id
+                ),
+                RequestError::Failed(e) => e,
+            })?;
         self.templates
-            .render(
-                "slack/proposed.txt",
-                render::escaped(serde_json::json!({
-                    "decision": id.to_string(), "action": action.to_string(), "target": target.value,
-                    "incident": incident.to_string(), "state": state, "rule": rule,
-                })),
-            )
+            .render("slack/proposed.txt", render::escaped(v))
             .map_err(|e| e.to_string())
     }
 }

@@ -26,6 +26,7 @@ pub mod socket;
 pub mod verify;
 
 use crate::chat::routing::{Destination, RouteFacts, Routing};
+pub use crate::chat::sync::SyncError;
 use crate::chat::{IncidentMessage, incident_channel_name, timeline};
 use crate::config::Secret;
 use crate::domain::{IncidentId, Matrix};
@@ -100,7 +101,7 @@ pub struct Slack {
     pub templates: Templates,
     pub routing: Routing,
     pub groups: groups::GroupCache,
-    pacer: groups::Pacer,
+    pacer: crate::chat::Pacer,
     /// `None`: the HTTP endpoints refuse everything (Socket Mode only).
     signing_secret: Option<Secret>,
     pub replay: verify::ReplayGuard,
@@ -140,7 +141,7 @@ impl Slack {
         Ok(Slack {
             api: SlackApi::new(client, parts.bot_token.expose()),
             groups: groups::GroupCache::new(groups, parts.cfg.group_miss_refresh),
-            pacer: groups::Pacer::new(parts.cfg.pacing, parts.cfg.max_pacing_wait),
+            pacer: crate::chat::Pacer::new(parts.cfg.pacing, parts.cfg.max_pacing_wait),
             cfg: parts.cfg,
             templates: parts.templates,
             routing: parts.routing,
@@ -310,14 +311,12 @@ impl Slack {
     /// Brings Slack in line with one incident (see the module docs).
     pub async fn sync(&self, engine: &Engine, incident: IncidentId) -> Result<(), SyncError> {
         let store = &engine.store;
-        let view = match crate::http::incidents::incident_view(engine, incident).await {
-            Ok(Some(v)) => v,
+        let (view, m) = match crate::chat::load_model(engine, incident).await {
+            Ok(Some(x)) => x,
             Ok(None) => return Ok(()),
-            Err(e) => return Err(SyncError::Retry(format!("{e:?}"), None)),
+            Err(e) => return Err(SyncError::Retry(e, None)),
         };
         let now = engine.now();
-        let matrices = MatrixLookup::load(engine, &view).await;
-        let m = IncidentMessage::build(&view, &|h| matrices.get(h), now);
         let mut state = store.chat_state(PLATFORM, incident).await?;
         let content = render::incident(&self.templates, &m)?;
         // What the message shows, minus the age (Slack renders it live):
@@ -426,58 +425,12 @@ fn mentions(matrix: &Matrix, roles: &[String]) -> Vec<String> {
     out
 }
 
-/// Matrices of the decisions in a view, by hash (loaded once per sync).
-struct MatrixLookup(std::collections::HashMap<String, Arc<Matrix>>);
-
-impl MatrixLookup {
-    async fn load(engine: &Engine, view: &serde_json::Value) -> MatrixLookup {
-        let mut map = std::collections::HashMap::new();
-        for d in view["decisions"].as_array().into_iter().flatten() {
-            let (Some(id), Some(h)) = (d["id"].as_i64(), d["matrix_hash"].as_str()) else {
-                continue;
-            };
-            if map.contains_key(h) {
-                continue;
-            }
-            if let Ok(l) = engine.load(crate::domain::DecisionId(id)).await {
-                map.insert(h.to_owned(), l.matrix);
-            }
-        }
-        MatrixLookup(map)
-    }
-
-    fn get(&self, h: &str) -> Option<Arc<Matrix>> {
-        self.0.get(h).cloned()
-    }
-}
-
-/// Why a sync stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("{0}")]
-    Retry(String, Option<Duration>),
-    #[error("{0}")]
-    Permanent(String),
-}
-
 impl From<SlackError> for SyncError {
     fn from(e: SlackError) -> Self {
         match e {
             SlackError::Retry { after, .. } => SyncError::Retry(e.to_string(), after),
             SlackError::Permanent { .. } => SyncError::Permanent(e.to_string()),
         }
-    }
-}
-
-impl From<crate::store::StoreError> for SyncError {
-    fn from(e: crate::store::StoreError) -> Self {
-        SyncError::Retry(format!("store: {e}"), None)
-    }
-}
-
-impl From<crate::templates::TemplateError> for SyncError {
-    fn from(e: crate::templates::TemplateError) -> Self {
-        SyncError::Permanent(e.to_string())
     }
 }
 
@@ -488,25 +441,8 @@ impl ChatSurface for Slack {
     }
 
     async fn run(&self, engine: &Engine, payload: &serde_json::Value) -> Result<(), ChatJobError> {
-        let Some(incident) = payload["incident_id"].as_i64().map(IncidentId) else {
-            return Err(ChatJobError::Permanent(
-                "chat job without incident_id".into(),
-            ));
-        };
-        match self.sync(engine, incident).await {
-            Ok(()) => Ok(()),
-            Err(SyncError::Retry(message, after)) => {
-                if after.is_some() {
-                    metrics::counter!("cordon_chat_ratelimited_total", "platform" => PLATFORM)
-                        .increment(1);
-                }
-                Err(ChatJobError::Retry { message, after })
-            }
-            Err(SyncError::Permanent(m)) => {
-                tracing::error!(incident = %incident, error = %m, "slack: giving up on this update");
-                Err(ChatJobError::Permanent(m))
-            }
-        }
+        let incident = crate::chat::sync::job_incident(payload)?;
+        crate::chat::sync::job_outcome(PLATFORM, incident, self.sync(engine, incident).await)
     }
 }
 

@@ -15,34 +15,21 @@
 //!    request cannot be played back *now* either). Only requests that passed
 //!    1–3 are remembered, so forged requests cannot fill the memory.
 //!
+//! Steps 3 and 4 (the window and the [`ReplayGuard`]) are shared with
+//! Discord ([`crate::chat::verify`]); the HMAC is Slack's own.
+//!
 //! slack-morphism has a verifier too, but it reads the system clock and does
 //! not remember signatures; here `now` is an argument like everywhere else
 //! in cordon, and the replay memory is ours.
 
+use crate::chat::verify::check_window;
+pub use crate::chat::verify::{MAX_AGE_SECONDS, ReplayGuard, SignatureError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use subtle::ConstantTimeEq;
-
-/// Slack's replay window.
-pub const MAX_AGE_SECONDS: i64 = 300;
 
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
-
-/// Why a request was refused. Every variant is a `401`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("the request is not signed")]
-    Unsigned,
-    #[error("the request signature does not match")]
-    Forged,
-    #[error("the request timestamp is outside the five-minute window")]
-    Stale,
-    #[error("the request was already received (replay)")]
-    Replayed,
-}
 
 /// `v0=<hex>` for a body, as Slack computes it.
 pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
@@ -79,35 +66,7 @@ pub fn verify(
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
         return Err(SignatureError::Forged);
     }
-    if (now - ts_n).abs() > MAX_AGE_SECONDS {
-        return Err(SignatureError::Stale);
-    }
-    Ok(())
-}
-
-/// Signatures seen in the last window. One process's memory: a replay
-/// across replicas would need a shared store, and is still bounded by the
-/// five-minute window and by clicks being idempotent.
-#[derive(Debug, Default)]
-pub struct ReplayGuard {
-    seen: Mutex<HashMap<String, i64>>,
-}
-
-impl ReplayGuard {
-    /// Remembers `signature` (valid until `ts + window`); `Replayed` if it
-    /// was already there.
-    pub fn check(&self, signature: &str, ts: i64, now: i64) -> Result<(), SignatureError> {
-        let mut seen = match self.seen.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        seen.retain(|_, until| *until >= now);
-        if seen.contains_key(signature) {
-            return Err(SignatureError::Replayed);
-        }
-        seen.insert(signature.to_owned(), ts + MAX_AGE_SECONDS);
-        Ok(())
-    }
+    check_window(ts_n, now)
 }
 
 /// Verifies a request and remembers it: steps 1–4.
