@@ -106,32 +106,32 @@ pub async fn explain(engine: &Engine, action: &str, target: &str) -> Result<Stri
     Ok(engine.matrix().explain(&ctx).to_string())
 }
 
-/// A signed, one-hour link to the time-to-contain report for `subject`
-/// (`slack:<user id>`, `discord:<user id>`), or where to sign in when no
-/// web secret is set. `Err`: the token could not be signed (the signing
-/// error; each platform words it).
+/// A one-time sign-in link to the web console that lands on the reports,
+/// for the person the chat platform vouched for (`/cordon report`). Only
+/// people named in the authority matrix get one.
 pub fn report_link(
     engine: &Engine,
     public_url: &str,
     web_secret: Option<&crate::config::Secret>,
-    subject: &str,
+    actor: &crate::domain::Actor,
 ) -> Result<String, String> {
     let base = public_url.trim_end_matches('/');
     let Some(secret) = web_secret else {
         return Ok(format!(
-            "Reports: {base}/reports (sign in to the web console; CORDON_WEB_SECRET is not set, so no signed link)."
+            "Reports: {base}/reports (sign in to the web console; CORDON_WEB_SECRET is not set, so no sign-in link)."
         ));
     };
-    let claims = crate::http::auth::new_claims(
-        subject,
-        engine.now(),
-        std::time::Duration::from_secs(3600),
-        None,
-        Some("report".into()),
-    );
-    crate::http::auth::issue_hs256(secret.expose(), &claims)
-        .map(|t| format!("Time-to-contain report (link valid 1 hour): {base}/reports?token={t}"))
-        .map_err(|e| e.to_string())
+    let Some(person) = engine.matrix().person_for(actor) else {
+        return Err("you are not a person in the authority matrix, so no sign-in link".into());
+    };
+    let keys = crate::web::auth::WebKeys::new(secret.expose()).map_err(|e| e.to_string())?;
+    let (token, _) = keys
+        .login_token(&person, engine.now(), std::time::Duration::from_secs(15 * 60))
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Time-to-contain report for {person} (one-time sign-in link, valid 15 minutes): {}&next=/reports",
+        crate::web::auth::login_url(base, &token)
+    ))
 }
 
 /// Why [`request`] proposed nothing.

@@ -238,6 +238,17 @@ fn none_if_empty(v: Option<String>) -> Option<String> {
 #[derive(Debug, Deserialize)]
 struct TokenQuery {
     token: Option<String>,
+    /// Where to land after signing in (`/reports` from `/cordon report`).
+    next: Option<String>,
+}
+
+/// Only paths on this site: `/reports` yes, `//evil.example` or
+/// `https://…` no, so a sign-in link cannot send anyone elsewhere.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/incidents",
+    }
 }
 
 /// Shows the sign-in button for a link (GET never consumes the token).
@@ -256,13 +267,14 @@ async fn login_page(
         &s,
         "web/login.html",
         None,
-        serde_json::json!({ "token": q.token, "person": person, "problem": problem }),
+        serde_json::json!({ "token": q.token, "person": person, "problem": problem, "next": safe_next(q.next.as_deref()) }),
     )
 }
 
 #[derive(Debug, Deserialize)]
 struct LoginForm {
     token: String,
+    next: Option<String>,
 }
 
 /// Consumes a one-time token and starts a session.
@@ -300,7 +312,7 @@ async fn login(
         s.session_ttl.as_secs(),
         if s.secure_cookie { "; Secure" } else { "" }
     );
-    let mut resp = Redirect::to("/incidents").into_response();
+    let mut resp = Redirect::to(safe_next(f.next.as_deref())).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(|e| WebError::Internal(e.to_string()))?,

@@ -360,7 +360,7 @@ impl Discord {
                 engine,
                 &self.public_url,
                 self.web_secret.as_ref(),
-                &format!("{PLATFORM}:{}", actor.platform_user_id),
+                actor,
             )
             .unwrap_or_else(|e| format!("Could not sign a report link: {e}"))),
             Command::Isolate { host } => {

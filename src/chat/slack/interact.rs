@@ -242,7 +242,7 @@ impl Slack {
                 engine,
                 &self.public_url,
                 self.web_secret.as_ref(),
-                &format!("{PLATFORM}:{}", c.user_id),
+                &self.actor(&c.user_id).await,
             )
             .unwrap_or_else(|e| format!(":warning: could not sign a report link: {e}"))),
             Command::Isolate { host } => {
