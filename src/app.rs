@@ -20,6 +20,9 @@ pub struct App {
     pub router: axum::Router,
     pub listener: tokio::net::TcpListener,
     pub config: Config,
+    /// Leadership among replicas (always leader on SQLite). Chat gateways
+    /// (Slack Socket Mode, Discord) run only while `leader.is_leader()`.
+    pub leader: crate::store::leader::Leadership,
 }
 
 /// Reads and parses the authority matrix; errors name file, line and key.
@@ -132,6 +135,10 @@ impl App {
             .save_matrix(&config.matrix.display().to_string(), &matrix_text)
             .await?;
 
+        let leader = engine
+            .store
+            .leadership(config.engine.leader_interval, engine.shutdown.child_token());
+
         let e2 = Arc::clone(&engine);
         let on_commit: Arc<dyn Fn(Vec<crate::engine::ingest::Committed>) + Send + Sync> =
             Arc::new(move |rows| {
@@ -189,6 +196,7 @@ impl App {
             body_limit: config.ingest.body_limit,
             ready: Arc::new(AtomicBool::new(true)),
             metrics,
+            leader: leader.clone(),
         };
         let router =
             crate::http::router(state.clone()).layer(tower_http::trace::TraceLayer::new_for_http());
@@ -206,6 +214,7 @@ impl App {
             router,
             listener,
             config,
+            leader,
         })
     }
 

@@ -116,6 +116,11 @@ pub struct EngineConfig {
     /// How often a connector's confirmation is polled.
     #[serde(deserialize_with = "dur::de")]
     pub confirm_interval: Duration,
+    /// How often a follower replica tries to take the leader lock (and the
+    /// leader checks it still holds it). Takeover after a crash is within
+    /// about this long.
+    #[serde(deserialize_with = "dur::de")]
+    pub leader_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,6 +208,7 @@ impl Default for EngineConfig {
             retry_max: Duration::from_secs(300),
             max_attempts: 8,
             confirm_interval: Duration::from_secs(5),
+            leader_interval: Duration::from_secs(2),
         }
     }
 }
