@@ -31,7 +31,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Takes the lock if free; the key is one per schema.
-const TRY_LOCK: &str = "select pg_try_advisory_lock(hashtext(current_schema() || ':cordon-leader'))";
+const TRY_LOCK: &str =
+    "select pg_try_advisory_lock(hashtext(current_schema() || ':cordon-leader'))";
 const UNLOCK: &str = "select pg_advisory_unlock(hashtext(current_schema() || ':cordon-leader'))";
 
 /// A handle on this process's leadership. Cheap to clone.
@@ -151,9 +152,7 @@ async fn leader_loop(
     // the connection would release it too).
     let _ = tx.send(false);
     if let Some(mut c) = conn {
-        let _ = sqlx::query(UNLOCK)
-            .execute(&mut c)
-            .await;
+        let _ = sqlx::query(UNLOCK).execute(&mut c).await;
         let _ = c.close().await;
     }
 }

@@ -83,7 +83,9 @@ impl StoreError {
             return false;
         };
         db.code().is_some_and(|c| {
-            c.starts_with("08") || c.starts_with("53") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            c.starts_with("08")
+                || c.starts_with("53")
+                || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
         })
     }
 }

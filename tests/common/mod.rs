@@ -93,3 +93,4 @@ pub fn t0() -> cordon::domain::Timestamp {
 
 pub mod app;
 pub mod fake_vendor;
+pub mod procs;
