@@ -470,12 +470,9 @@ impl Engine {
             .enricher
             .enrich_for(&self.store, &alert, Some(incident), self.now())
             .await;
-        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
-        self.store
-            .set_enrichment(alert_id, &ej, enrichment.partial)
-            .await?;
-        self.notify_chat(incident, None).await;
         if alert.status == crate::domain::alert::AlertStatus::Resolved {
+            self.save_enrichment(alert_id, incident, &enrichment)
+                .await?;
             return Ok(());
         }
         let incident_row = self.store.get_incident(incident).await?;
@@ -507,6 +504,27 @@ impl Engine {
                 Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not propose"),
             }
         }
+        // The enrichment is saved after the decisions, not before: that
+        // keeps one durable commit off the path from alert to connector (an
+        // auto rule's call has already started). If the process dies in
+        // between, the pipeline job runs again: the decisions are there
+        // (Conflict, skipped) and the enrichment is saved then.
+        self.save_enrichment(alert_id, incident, &enrichment)
+            .await?;
+        Ok(())
+    }
+
+    async fn save_enrichment(
+        &self,
+        alert_id: AlertId,
+        incident: IncidentId,
+        enrichment: &Enrichment,
+    ) -> Result<(), StoreError> {
+        let ej = serde_json::to_value(enrichment).unwrap_or_default();
+        self.store
+            .set_enrichment(alert_id, &ej, enrichment.partial)
+            .await?;
+        self.notify_chat(incident, None).await;
         Ok(())
     }
 
