@@ -24,6 +24,9 @@ pub struct App {
     pub slack: Option<Arc<crate::chat::slack::Slack>>,
     /// The Discord surface, when `CORDON_DISCORD_BOT_TOKEN` is set.
     pub discord: Option<Arc<crate::chat::discord::Discord>>,
+    /// Leadership among replicas (always leader on SQLite). Chat gateways
+    /// (Slack Socket Mode, Discord) run only while `leader.is_leader()`.
+    pub leader: crate::store::leader::Leadership,
 }
 
 /// Reads and parses the authority matrix; errors name file, line and key.
@@ -136,6 +139,10 @@ impl App {
             .save_matrix(&config.matrix.display().to_string(), &matrix_text)
             .await?;
 
+        let leader = engine
+            .store
+            .leadership(config.engine.leader_interval, engine.shutdown.child_token());
+
         let e2 = Arc::clone(&engine);
         let on_commit: Arc<dyn Fn(Vec<crate::engine::ingest::Committed>) + Send + Sync> =
             Arc::new(move |rows| {
@@ -193,6 +200,7 @@ impl App {
             body_limit: config.ingest.body_limit,
             ready: Arc::new(AtomicBool::new(true)),
             metrics,
+            leader: leader.clone(),
         };
         let web = web_state(&config, &engine)?;
         let slack = crate::chat::slack::setup(&config, &engine).map_err(|e| anyhow::anyhow!(e))?;
@@ -232,6 +240,7 @@ impl App {
             config,
             slack,
             discord,
+            leader,
         })
     }
 
@@ -250,11 +259,28 @@ impl App {
                 s,
                 &self.engine,
                 self.config.secrets.slack_app_token.as_ref(),
+                &self.leader,
             ));
         }
         if let Some(d) = &self.discord {
-            loops.extend(crate::chat::discord::spawn_loops(d, &self.engine));
+            loops.extend(crate::chat::discord::spawn_loops(
+                d,
+                &self.engine,
+                &self.leader,
+            ));
         }
+        // The weekly digest (posted once per due time, whichever replica runs).
+        let reports: crate::report::ReportsConfig = self
+            .config
+            .section("reports")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let sla = reports.sla_targets().map_err(|e| anyhow::anyhow!(e))?;
+        loops.push(tokio::spawn(crate::report::digest::run_loop(
+            Arc::clone(&self.engine),
+            reports,
+            sla,
+            self.config.public_url.clone(),
+        )));
         let engine = Arc::clone(&self.engine);
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

@@ -120,6 +120,11 @@ pub struct EngineConfig {
     pub confirm_interval: Duration,
     /// Polls before an unconfirmed action is marked failed (retryable).
     pub confirm_attempts: i64,
+    /// How often a follower replica tries to take the leader lock (and the
+    /// leader checks it still holds it). Takeover after a crash is within
+    /// about this long.
+    #[serde(deserialize_with = "dur::de")]
+    pub leader_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +221,7 @@ impl Default for EngineConfig {
             max_attempts: 8,
             confirm_interval: Duration::from_secs(5),
             confirm_attempts: 60,
+            leader_interval: Duration::from_secs(2),
         }
     }
 }

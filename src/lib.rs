@@ -20,7 +20,8 @@
 //!    events into time-to-contain and MTTR figures.
 //!
 //! `domain` is pure (no I/O, no clock reads). [`app`] is the only place that
-//! names concrete adapters.
+//! names concrete adapters (and [`bench`], the performance harness, which
+//! composes the app the same way).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -29,6 +30,7 @@
 )]
 
 pub mod app;
+pub mod bench;
 pub mod chat;
 pub mod clock;
 pub mod config;

@@ -26,6 +26,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The performance harness: runs `cordon serve` as a child against a fake
+    /// vendor on loopback and measures ingest throughput, latencies and
+    /// memory on SQLite and PostgreSQL (and Alertmanager side by side when
+    /// installed). Loopback only; bounded in count and time.
+    Bench {
+        /// Backends to measure.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        backend: Vec<String>,
+        /// PostgreSQL server for the postgres backend (a schema per run is
+        /// created and dropped). Default: CORDON_TEST_POSTGRES_URL.
+        #[arg(long)]
+        postgres_url: Option<String>,
+        /// Alerts sent in the throughput phases (10% in batches of 1, the
+        /// rest in batches of 100).
+        #[arg(long, default_value_t = 100_000)]
+        alerts: usize,
+        /// Samples in each latency series (auto, approve).
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
+        /// Concurrent senders.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Skip Alertmanager even when installed.
+        #[arg(long)]
+        no_alertmanager: bool,
+        /// Alerts sent to Alertmanager (it holds all of them in memory).
+        #[arg(long, default_value_t = 20_000)]
+        am_alerts: usize,
+        /// Stop every phase after this many seconds in total.
+        #[arg(long, default_value_t = 900)]
+        max_seconds: u64,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the server (HTTP, engine, timers, workers).
     Serve,
     /// Apply database migrations and exit.
@@ -269,8 +304,44 @@ fn init_tracing(cfg: &Config) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Cmd::Bench {
+        backend,
+        postgres_url,
+        alerts,
+        samples,
+        concurrency,
+        no_alertmanager,
+        am_alerts,
+        max_seconds,
+        json,
+    } = cli.command
+    {
+        let args = cordon::bench::BenchArgs {
+            backends: backend,
+            postgres_url: postgres_url.or_else(|| {
+                std::env::var("CORDON_TEST_POSTGRES_URL")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            }),
+            alerts,
+            samples: samples.max(1),
+            concurrency: concurrency.max(1),
+            alertmanager: !no_alertmanager,
+            am_alerts,
+            max_seconds,
+            exe: std::env::current_exe().context("locating the cordon executable")?,
+        };
+        let report = cordon::bench::run(&args).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", cordon::bench::table(&report));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let cfg = load_config(cli.config.as_deref())?;
     match cli.command {
+        Cmd::Bench { .. } => unreachable!("handled above"),
         Cmd::Serve => {
             init_tracing(&cfg);
             // Durations as histograms (not summaries) so they aggregate across

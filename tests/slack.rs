@@ -782,3 +782,41 @@ async fn the_events_endpoint_answers_slacks_url_verification_when_signed() {
     assert_eq!(r.status(), 401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_weekly_digest_is_posted_once_to_its_channel() {
+    let (app, slack) = start().await;
+    let cfg: cordon::report::ReportsConfig = toml::from_str(
+        "[digest]\nenabled = true\nday = \"mon\"\ntime = \"09:00\"\nslack_channel = \"C0DIGEST\"\n",
+    )
+    .expect("reports config");
+    let sla = cfg.sla_targets().expect("sla");
+    let due = cordon::clock::Clock::now(&*app.clock);
+    // Two replicas reaching the same due time enqueue it once.
+    let first = cordon::report::digest::enqueue(&app.engine, &cfg, &sla, &app.url, due)
+        .await
+        .expect("enqueue");
+    let second = cordon::report::digest::enqueue(&app.engine, &cfg, &sla, &app.url, due)
+        .await
+        .expect("enqueue");
+    assert_eq!((first, second), (1, 0));
+    app.eventually("the digest is posted", || async {
+        slack
+            .ok_calls("chat.postMessage")
+            .iter()
+            .any(|c| c.body["channel"] == "C0DIGEST")
+    })
+    .await;
+    let posts: Vec<_> = slack
+        .ok_calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["channel"] == "C0DIGEST")
+        .collect();
+    assert_eq!(posts.len(), 1);
+    let text = posts[0].body["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("weekly digest") && text.contains("/reports?"),
+        "{text}"
+    );
+    app.stop().await;
+}

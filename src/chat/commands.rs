@@ -126,7 +126,11 @@ pub fn report_link(
     };
     let keys = crate::web::auth::WebKeys::new(secret.expose()).map_err(|e| e.to_string())?;
     let (token, _) = keys
-        .login_token(&person, engine.now(), std::time::Duration::from_secs(15 * 60))
+        .login_token(
+            &person,
+            engine.now(),
+            std::time::Duration::from_secs(15 * 60),
+        )
         .map_err(|e| e.to_string())?;
     Ok(format!(
         "Time-to-contain report for {person} (one-time sign-in link, valid 15 minutes): {}&next=/reports",

@@ -285,7 +285,10 @@ async fn handle(
         }
         Err(IngestRejected::Store(e)) => {
             metrics::counter!("cordon_ingest_rejected_total", "reason" => "store").increment(1);
-            Err(ApiError::unavailable(e))
+            // Unreachable or saturated database: 503 + Retry-After (the
+            // sender retries; nothing was acknowledged). A real query error
+            // is a 500 and is logged.
+            Err(ApiError::from(e))
         }
     }
 }

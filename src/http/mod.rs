@@ -27,6 +27,8 @@ pub struct AppState {
     /// Set once migrations ran and the matrix loaded.
     pub ready: Arc<AtomicBool>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Whether this replica holds the chat gateway connections.
+    pub leader: crate::store::leader::Leadership,
 }
 
 /// All routes. Adapters (Slack, Discord, web console) merge their own routers.
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/leaderz", get(leaderz))
         .route("/metrics", get(metrics))
         .merge(alerts::router())
         .merge(incidents::router())
@@ -48,6 +51,17 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     match tokio::time::timeout(std::time::Duration::from_secs(2), s.engine.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+/// `leader` or `follower`: which replica holds the Slack Socket Mode and
+/// Discord gateway connections. Always 200: a follower is healthy, and a
+/// load balancer must keep sending it HTTP traffic.
+async fn leaderz(State(s): State<AppState>) -> impl IntoResponse {
+    if s.leader.is_leader() {
+        "leader"
+    } else {
+        "follower"
     }
 }
 

@@ -22,14 +22,20 @@ pub async fn enqueue(
     public_url: &str,
     due: Timestamp,
 ) -> Result<usize, StoreError> {
-    let params = ReportParams { since: Some(cfg.digest.period.clone()), ..Default::default() };
+    let params = ReportParams {
+        since: Some(cfg.digest.period.clone()),
+        ..Default::default()
+    };
     let q = params.to_query(due).map_err(StoreError::Corrupt)?;
     let report = super::run(&engine.store, &q, sla, due).await?;
     let qs = serde_urlencoded::to_string(&params).unwrap_or_default();
     let link = format!("{}/reports?{qs}", public_url.trim_end_matches('/'));
     let text = super::render::digest(&report, &link);
     let mut n = 0;
-    for (platform, channel) in [("slack", &cfg.digest.slack_channel), ("discord", &cfg.digest.discord_channel)] {
+    for (platform, channel) in [
+        ("slack", &cfg.digest.slack_channel),
+        ("discord", &cfg.digest.discord_channel),
+    ] {
         let Some(channel) = channel else { continue };
         let job = NewJob::new(
             "chat",
@@ -49,7 +55,12 @@ pub async fn enqueue(
 /// Sleeps until each digest is due and enqueues it, until shutdown. The
 /// last due time before start is sent too if it was missed (dedup makes
 /// that harmless when it was not).
-pub async fn run_loop(engine: Arc<Engine>, cfg: ReportsConfig, sla: SlaTargets, public_url: String) {
+pub async fn run_loop(
+    engine: Arc<Engine>,
+    cfg: ReportsConfig,
+    sla: SlaTargets,
+    public_url: String,
+) {
     if !cfg.digest.enabled {
         return;
     }

@@ -474,3 +474,29 @@ impl IncidentRow {
         sev_from(self.severity)
     }
 }
+
+/// Totals over the alerts table, for the harness and the scale tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AlertCounts {
+    /// Stored rows.
+    pub rows: i64,
+    /// Distinct dedup keys: equal to `rows` when no alert was stored twice.
+    pub distinct: i64,
+}
+
+impl super::Store {
+    /// Counts stored alerts and distinct dedup keys.
+    pub async fn alert_counts(&self) -> Result<AlertCounts> {
+        on_pool!(&self.read, p => {
+            let r = sqlx::query(
+                "select count(*) as n, count(distinct dedup_key) as d from alerts",
+            )
+            .fetch_one(p)
+            .await?;
+            Ok(AlertCounts {
+                rows: r.try_get("n")?,
+                distinct: r.try_get("d")?,
+            })
+        })
+    }
+}

@@ -21,6 +21,7 @@ mod decisions;
 mod directory;
 mod history;
 mod jobs;
+pub mod leader;
 mod misc;
 mod reports;
 
@@ -73,8 +74,26 @@ impl StoreError {
                         | sqlx::Error::PoolClosed
                         | sqlx::Error::Io(_)
                         | sqlx::Error::Tls(_)
+                        | sqlx::Error::Protocol(_)
+                        | sqlx::Error::WorkerCrashed
                 )
             )
+            || self.is_server_unavailable()
+    }
+
+    /// PostgreSQL said it cannot serve right now: connection exceptions
+    /// (class 08), operator intervention such as a shutdown or restart in
+    /// progress (57P01–57P03), insufficient resources (class 53, e.g. too
+    /// many connections). Anything else is a real error of the query.
+    fn is_server_unavailable(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        db.code().is_some_and(|c| {
+            c.starts_with("08")
+                || c.starts_with("53")
+                || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        })
     }
 }
 

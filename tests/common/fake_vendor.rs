@@ -34,6 +34,13 @@ pub struct VendorState {
     pub action_delay_ms: Mutex<u64>,
     /// Device status reported by the status endpoint.
     pub device_status: Mutex<String>,
+    /// Effective containments per agent id: a contain of a host that was
+    /// not contained counts one (at receipt, as a real vendor acts on it even
+    /// if the caller dies before the answer); a lift resets it.
+    pub contained: Mutex<HashMap<String, u32>>,
+    /// Behave like Falcon for repeats: a contain of a contained host answers
+    /// 409 (cordon reads it as "already done") instead of acting again.
+    pub idempotent: Mutex<bool>,
 }
 
 #[derive(Clone)]
@@ -77,6 +84,27 @@ impl FakeVendor {
             .into_iter()
             .filter(|r| r.path == "/devices/entities/devices-actions/v2" || r.path == "/hook")
             .collect()
+    }
+
+    /// Effective containments of one agent id (see `VendorState::contained`).
+    pub fn containments(&self, aid: &str) -> u32 {
+        self.state
+            .contained
+            .lock()
+            .unwrap()
+            .get(aid)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Contain requests received for one agent id (repeats included).
+    pub fn contain_requests(&self, aid: &str) -> usize {
+        self.actions()
+            .iter()
+            .filter(|r| {
+                r.query.contains("action_name=contain") && r.body.contains(&format!("\"{aid}\""))
+            })
+            .count()
     }
 
     pub fn actions_named(&self, name: &str) -> usize {
@@ -144,6 +172,30 @@ async fn device_action(
     body: Bytes,
 ) -> axum::response::Response {
     record(&s, &method, &uri, &headers, &body);
+    let action = uri.query().unwrap_or("").to_owned();
+    let aids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["ids"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect();
+    let mut repeat = false;
+    {
+        let mut c = s.contained.lock().unwrap();
+        for aid in &aids {
+            if action.contains("action_name=contain") {
+                let n = c.entry(aid.clone()).or_insert(0);
+                if *n > 0 && *s.idempotent.lock().unwrap() {
+                    repeat = true;
+                } else {
+                    *n += 1;
+                }
+            } else if action.contains("action_name=lift_containment") {
+                c.remove(aid);
+            }
+        }
+    }
     let delay = *s.action_delay_ms.lock().unwrap();
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
@@ -167,13 +219,10 @@ async fn device_action(
             return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
         }
     }
-    let ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["ids"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|x| x.as_str().map(str::to_owned))
-        .collect();
+    if repeat {
+        return (StatusCode::CONFLICT, "host already contained").into_response();
+    }
+    let ids = aids;
     (
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({

@@ -97,3 +97,4 @@ pub mod fake_discord;
 pub mod fake_slack;
 pub mod fake_vendor;
 pub mod history;
+pub mod procs;

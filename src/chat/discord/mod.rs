@@ -459,6 +459,26 @@ impl ChatSurface for Discord {
     }
 
     async fn run(&self, engine: &Engine, payload: &serde_json::Value) -> Result<(), ChatJobError> {
+        if payload["kind"] == "digest" {
+            // The weekly digest (crate::report::digest): plain text to its channel.
+            let text = payload["text"].as_str().unwrap_or_default();
+            let r = match snowflake(
+                "digest channel",
+                payload["channel"].as_str().unwrap_or_default(),
+            ) {
+                Ok(channel) => self
+                    .api
+                    .post(
+                        channel,
+                        &serenity::builder::CreateMessage::new().content(text),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(SyncError::from),
+                Err(e) => Err(SyncError::Permanent(e)),
+            };
+            return crate::chat::sync::job_outcome(PLATFORM, IncidentId(0), r);
+        }
         let incident = crate::chat::sync::job_incident(payload)?;
         crate::chat::sync::job_outcome(PLATFORM, incident, self.sync(engine, incident).await)
     }
@@ -515,20 +535,28 @@ pub fn setup(
 
 /// Starts the gateway connection when interactions should come that way.
 ///
-/// DESIGN §5 wants one replica at a time to hold it (advisory lock, taken
-/// over when the holder dies). This branch has no leadership API yet, so
-/// every replica that enables the gateway connects; Discord delivers each
-/// interaction to one session only, and clicks are idempotent.
-pub fn spawn_loops(d: &Arc<Discord>, engine: &Arc<Engine>) -> Vec<tokio::task::JoinHandle<()>> {
+/// DESIGN §5: one replica at a time holds the gateway; it runs only while
+/// this process is leader (see [`crate::store::leader`]) and another replica
+/// takes over when the leader dies.
+pub fn spawn_loops(
+    d: &Arc<Discord>,
+    engine: &Arc<Engine>,
+    leader: &crate::store::leader::Leadership,
+) -> Vec<tokio::task::JoinHandle<()>> {
     if !d.wants_gateway() {
         return vec![];
     }
-    vec![gateway::spawn(
-        Arc::clone(d),
-        Arc::clone(engine),
-        d.bot_token.clone(),
-        engine.shutdown.clone(),
-    )]
+    let (d, engine) = (Arc::clone(d), Arc::clone(engine));
+    vec![
+        leader.run_while_leader("discord gateway", engine.shutdown.clone(), move |stop| {
+            gateway::spawn(
+                Arc::clone(&d),
+                Arc::clone(&engine),
+                d.bot_token.clone(),
+                stop,
+            )
+        }),
+    ]
 }
 
 #[cfg(test)]

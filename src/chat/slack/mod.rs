@@ -441,6 +441,22 @@ impl ChatSurface for Slack {
     }
 
     async fn run(&self, engine: &Engine, payload: &serde_json::Value) -> Result<(), ChatJobError> {
+        if payload["kind"] == "digest" {
+            // The weekly digest (crate::report::digest): plain text to its channel.
+            let channel = payload["channel"].as_str().unwrap_or_default();
+            let text = payload["text"].as_str().unwrap_or_default();
+            let r = self
+                .api
+                .post(
+                    channel,
+                    slack_morphism::prelude::SlackMessageContent::new().with_text(text.to_owned()),
+                    None,
+                )
+                .await
+                .map(|_| ())
+                .map_err(SyncError::from);
+            return crate::chat::sync::job_outcome(PLATFORM, IncidentId(0), r);
+        }
         let incident = crate::chat::sync::job_incident(payload)?;
         crate::chat::sync::job_outcome(PLATFORM, incident, self.sync(engine, incident).await)
     }
@@ -486,18 +502,21 @@ pub fn setup(
 }
 
 /// Starts the user group refresh and, with an app token, Socket Mode.
+/// Socket Mode is held by one replica at a time: it runs only while this
+/// process is leader (see [`crate::store::leader`]).
 pub fn spawn_loops(
     slack: &Arc<Slack>,
     engine: &Arc<Engine>,
     app_token: Option<&Secret>,
+    leader: &crate::store::leader::Leadership,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut v = vec![slack.spawn_group_refresh(engine.shutdown.clone())];
     if let Some(t) = app_token {
-        v.push(socket::spawn(
-            Arc::clone(slack),
-            Arc::clone(engine),
-            t.expose(),
+        let (slack, engine, token) = (Arc::clone(slack), Arc::clone(engine), t.expose().to_owned());
+        v.push(leader.run_while_leader(
+            "slack socket mode",
             engine.shutdown.clone(),
+            move |stop| socket::spawn(Arc::clone(&slack), Arc::clone(&engine), &token, stop),
         ));
     }
     v
