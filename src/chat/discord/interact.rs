@@ -385,11 +385,11 @@ impl Discord {
         action: ActionKind,
         target: &str,
     ) -> Result<String, String> {
-        let v = commands::request(engine, actor, PLATFORM, action, target)
+        let v = commands::request(engine, actor, "Discord", action, target)
             .await
             .map_err(|e| match e {
                 RequestError::NotAPerson { source } => format!(
-                    "your {PLATFORM} account is not a person in the authority matrix ({source}), so it cannot propose actions"
+                    "your Discord account is not a person in the authority matrix ({source}), so it cannot propose actions"
                 ),
                 RequestError::Failed(e) => e,
             })?;
