@@ -288,27 +288,6 @@ impl super::Store {
         })
     }
 
-    /// Decisions in the given states (e.g. everything pending, for `/cordon status`).
-    pub async fn decisions_in_states(
-        &self,
-        states: &[&str],
-        limit: i64,
-    ) -> Result<Vec<DecisionRow>> {
-        let states = serde_json::to_string(states).map_err(json_err)?;
-        on_pool!(&self.read, p => {
-            // The state list travels as one JSON text so that the same SQL
-            // works on both backends without building an IN list.
-            Ok(sqlx::query_as::<_, DecisionRow>(concat!(
-                "select ", decision_cols!(), " from decisions where $1 like '%\"' || state || '\"%' \
-                 order by id desc limit $2"
-            ))
-            .bind(states)
-            .bind(limit)
-            .fetch_all(p)
-            .await?)
-        })
-    }
-
     /// All decisions created in `[from, to)` with all their events, for reports.
     pub async fn decisions_between(
         &self,
