@@ -239,9 +239,10 @@ impl super::Store {
         &self,
         id: DecisionId,
     ) -> Result<Option<(DecisionRow, Vec<EventRecord>)>> {
-        // Read from the writer so a decision is never read stale right after
-        // its own transition (SQLite readers are separate connections).
-        on_pool!(&self.write, p => {
+        // From the readers: under WAL a reader sees every transaction that
+        // has committed, and keeping reads off SQLite's single writer
+        // connection leaves it to the writes (the ingest batches above all).
+        on_pool!(&self.read, p => {
             let Some(row) = sqlx::query_as::<_, DecisionRow>(concat!(
                 "select ", decision_cols!(), " from decisions where id = $1"
             ))

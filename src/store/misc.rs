@@ -132,7 +132,7 @@ impl super::Store {
         platform: &str,
         incident: IncidentId,
     ) -> Result<Option<ChatMessage>> {
-        on_pool!(&self.write, p => {
+        on_pool!(&self.read, p => {
             Ok(sqlx::query_as::<_, ChatMessage>(
                 "select platform, incident_id, decision_id, channel, message_ref, thread_ref from chat_messages \
                  where platform = $1 and incident_id = $2 and decision_id is null order by id limit 1",
@@ -189,7 +189,7 @@ impl super::Store {
         platform: &str,
         incident: IncidentId,
     ) -> Result<std::collections::BTreeMap<String, String>> {
-        on_pool!(&self.write, p => {
+        on_pool!(&self.read, p => {
             let rows = sqlx::query(
                 "select item, value from chat_state where platform = $1 and incident_id = $2",
             )
