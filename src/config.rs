@@ -28,8 +28,8 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Durations written as `"30m"` in the file.
-mod dur {
+/// Durations written as `"30m"` in config files: `#[serde(deserialize_with = "crate::config::dur::de")]`.
+pub(crate) mod dur {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
     pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

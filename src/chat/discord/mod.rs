@@ -45,14 +45,7 @@ use std::time::Duration;
 
 pub const PLATFORM: &str = "discord";
 
-mod dur {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::domain::time::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
-}
+use crate::config::dur;
 
 /// The `[discord]` section of `cordon.toml`. The token, public key,
 /// application id, guild id and API URL come from `CORDON_DISCORD_*` only.

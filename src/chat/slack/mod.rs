@@ -41,14 +41,7 @@ use std::time::Duration;
 
 pub const PLATFORM: &str = "slack";
 
-mod dur {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::domain::time::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
-}
+use crate::config::dur;
 
 /// The `[slack]` section of `cordon.toml`. Secrets are not here: they come
 /// from `CORDON_SLACK_*` only.
