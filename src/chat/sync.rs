@@ -67,3 +67,34 @@ pub fn job_outcome(
         }
     }
 }
+
+/// Records a newly posted main message (where it is, and the hash of what
+/// it shows, so later syncs edit it only when that changes).
+pub async fn record_main_message(
+    store: &crate::store::Store,
+    platform: &'static str,
+    incident: IncidentId,
+    channel: &str,
+    message_ref: &str,
+    hash: &str,
+    now: crate::domain::Timestamp,
+) -> Result<(), SyncError> {
+    store
+        .save_chat_message(
+            &crate::store::ChatMessage {
+                platform: platform.into(),
+                incident_id: incident.0,
+                decision_id: None,
+                channel: channel.to_owned(),
+                message_ref: message_ref.to_owned(),
+                thread_ref: None,
+            },
+            now,
+        )
+        .await?;
+    store
+        .put_chat_state(platform, incident, "main_hash", hash, now)
+        .await?;
+    metrics::counter!("cordon_chat_posts_total", "platform" => platform).increment(1);
+    Ok(())
+}

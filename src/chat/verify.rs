@@ -68,6 +68,45 @@ impl ReplayGuard {
     }
 }
 
+/// The answer to a refused request on either platform: `401` with a short
+/// JSON reason (the request is the platform's or an attacker's, so nothing
+/// more is said), counted per platform and logged once.
+pub fn refused(platform: &'static str, e: SignatureError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match platform {
+        "slack" => metrics::counter!("cordon_slack_refused_requests_total").increment(1),
+        _ => metrics::counter!("cordon_discord_refused_requests_total").increment(1),
+    }
+    tracing::warn!(reason = %e, "{platform}: request refused");
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
+/// The signature and timestamp headers (by name) and the raw body of a
+/// request, read before anything is parsed: the signature is checked over
+/// exactly these bytes.
+pub async fn signed_parts<S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+    signature_header: &str,
+    timestamp_header: &str,
+) -> Result<(Option<String>, Option<String>, bytes::Bytes), axum::response::Response> {
+    use axum::extract::FromRequest;
+    use axum::response::IntoResponse;
+    let (sig, ts) = {
+        let h = req.headers();
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (get(signature_header), get(timestamp_header))
+    };
+    let body = bytes::Bytes::from_request(req, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((sig, ts, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 
 use super::Discord;
 use super::interact::Incoming;
-use super::verify::{NO_KEY, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER, verify_request};
+use super::verify::{NO_KEY, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_request};
 use crate::engine::Engine;
 use axum::Router;
 use axum::body::Bytes;
@@ -37,35 +37,14 @@ pub fn router(state: DiscordHttp) -> Router {
 /// A request body whose Discord signature was verified.
 pub struct DiscordSigned(pub Bytes);
 
-/// A refused request: `401` with a short JSON reason.
-pub struct Unauthorized(SignatureError);
-
-impl IntoResponse for Unauthorized {
-    fn into_response(self) -> Response {
-        metrics::counter!("cordon_discord_refused_requests_total").increment(1);
-        tracing::warn!(reason = %self.0, "discord: request refused");
-        (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({ "error": self.0.to_string() })),
-        )
-            .into_response()
-    }
-}
-
 impl FromRequest<DiscordHttp> for DiscordSigned {
     type Rejection = Response;
 
     async fn from_request(req: Request, s: &DiscordHttp) -> Result<Self, Self::Rejection> {
-        let (sig, ts) = {
-            let h = req.headers();
-            let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            (get(SIGNATURE_HEADER), get(TIMESTAMP_HEADER))
-        };
-        let body = Bytes::from_request(req, s)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let (sig, ts, body) =
+            crate::chat::verify::signed_parts(req, s, SIGNATURE_HEADER, TIMESTAMP_HEADER).await?;
         let Some(v) = s.discord.verifier() else {
-            return Err(Unauthorized(NO_KEY).into_response());
+            return Err(crate::chat::verify::refused("discord", NO_KEY));
         };
         verify_request(
             v,
@@ -75,7 +54,7 @@ impl FromRequest<DiscordHttp> for DiscordSigned {
             &body,
             s.engine.now().timestamp(),
         )
-        .map_err(|e| Unauthorized(e).into_response())?;
+        .map_err(|e| crate::chat::verify::refused("discord", e))?;
         Ok(DiscordSigned(body))
     }
 }

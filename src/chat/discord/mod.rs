@@ -34,7 +34,6 @@ use crate::chat::{IncidentMessage, Pacer, ReplayGuard, TimelineEntry, incident_c
 use crate::config::Secret;
 use crate::domain::{IncidentId, Matrix, PersonId};
 use crate::engine::{ChatJobError, ChatSurface, Engine};
-use crate::store::ChatMessage;
 use crate::templates::Templates;
 use api::{DiscordApi, DiscordError, snowflake};
 use serde::Deserialize;
@@ -371,24 +370,11 @@ impl Discord {
                     .api
                     .post(cid, &main.create(render::allowed_mentions(&users, &roles)))
                     .await?;
-                store
-                    .save_chat_message(
-                        &ChatMessage {
-                            platform: PLATFORM.into(),
-                            incident_id: incident.0,
-                            decision_id: None,
-                            channel: channel.clone(),
-                            message_ref: id.clone(),
-                            thread_ref: None,
-                        },
-                        now,
-                    )
-                    .await?;
-                store
-                    .put_chat_state(PLATFORM, incident, "main_hash", &hash, now)
-                    .await?;
+                crate::chat::sync::record_main_message(
+                    store, PLATFORM, incident, &channel, &id, &hash, now,
+                )
+                .await?;
                 state.insert("main_hash".into(), hash.clone());
-                metrics::counter!("cordon_chat_posts_total", "platform" => PLATFORM).increment(1);
                 (channel, id)
             }
         };

@@ -38,36 +38,17 @@ pub fn router(state: SlackHttp) -> Router {
 /// A request body whose Slack signature was verified.
 pub struct SlackSigned(pub Bytes);
 
-/// A refused request: `401` with a JSON reason (it is Slack's or an
-/// attacker's, so nothing more is said).
-pub struct Unauthorized(SignatureError);
-
-impl IntoResponse for Unauthorized {
-    fn into_response(self) -> Response {
-        metrics::counter!("cordon_slack_refused_requests_total").increment(1);
-        tracing::warn!(reason = %self.0, "slack: request refused");
-        (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({ "error": self.0.to_string() })),
-        )
-            .into_response()
-    }
-}
-
 impl FromRequest<SlackHttp> for SlackSigned {
     type Rejection = Response;
 
     async fn from_request(req: Request, s: &SlackHttp) -> Result<Self, Self::Rejection> {
-        let (sig, ts) = {
-            let h = req.headers();
-            let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            (get(SIGNATURE_HEADER), get(TIMESTAMP_HEADER))
-        };
-        let body = Bytes::from_request(req, s)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let (sig, ts, body) =
+            crate::chat::verify::signed_parts(req, s, SIGNATURE_HEADER, TIMESTAMP_HEADER).await?;
         let Some(secret) = s.slack.signing_secret() else {
-            return Err(Unauthorized(SignatureError::Unsigned).into_response());
+            return Err(crate::chat::verify::refused(
+                "slack",
+                SignatureError::Unsigned,
+            ));
         };
         verify_request(
             secret,
@@ -77,7 +58,7 @@ impl FromRequest<SlackHttp> for SlackSigned {
             &body,
             s.engine.now().timestamp(),
         )
-        .map_err(|e| Unauthorized(e).into_response())?;
+        .map_err(|e| crate::chat::verify::refused("slack", e))?;
         Ok(SlackSigned(body))
     }
 }

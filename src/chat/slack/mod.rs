@@ -31,7 +31,6 @@ use crate::chat::{IncidentMessage, incident_channel_name, timeline};
 use crate::config::Secret;
 use crate::domain::{IncidentId, Matrix};
 use crate::engine::{ChatJobError, ChatSurface, Engine};
-use crate::store::ChatMessage;
 use crate::templates::Templates;
 use api::{SlackApi, SlackError};
 use serde::Deserialize;
@@ -337,24 +336,11 @@ impl Slack {
                 state = store.chat_state(PLATFORM, incident).await?;
                 self.paced(&channel).await?;
                 let ts = self.api.post(&channel, content.clone(), None).await?;
-                store
-                    .save_chat_message(
-                        &ChatMessage {
-                            platform: PLATFORM.into(),
-                            incident_id: incident.0,
-                            decision_id: None,
-                            channel: channel.clone(),
-                            message_ref: ts.clone(),
-                            thread_ref: None,
-                        },
-                        now,
-                    )
-                    .await?;
-                store
-                    .put_chat_state(PLATFORM, incident, "main_hash", &hash, now)
-                    .await?;
+                crate::chat::sync::record_main_message(
+                    store, PLATFORM, incident, &channel, &ts, &hash, now,
+                )
+                .await?;
                 state.insert("main_hash".into(), hash.clone());
-                metrics::counter!("cordon_chat_posts_total", "platform" => PLATFORM).increment(1);
                 (channel, ts)
             }
         };
