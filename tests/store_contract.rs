@@ -189,6 +189,144 @@ async fn alerts_sharing_a_host_join_one_incident_whose_severity_is_the_maximum()
     }
 }
 
+/// One batch mixing every case the set-based ingest decides in memory:
+/// repeats of stored alerts and of alerts earlier in the same batch, a late
+/// "resolved", correlation into a stored incident and into one the batch
+/// opened, drills kept apart, and more rows than one statement carries.
+#[tokio::test]
+async fn one_batch_decides_each_alert_as_if_it_came_alone() {
+    for db in both().await {
+        let store = db.store().await;
+        let w = IngestWindows::default();
+        let first = store
+            .ingest_batch(
+                &[
+                    incoming(alert("brute force", "ws-1", Some("A1")), t0()),
+                    incoming(alert("old", "ws-2", Some("OLD")), t0()),
+                ],
+                w,
+                None,
+            )
+            .await
+            .expect("ingest");
+        let (a1, inc1) = (first[0].0.alert_id, first[0].0.incident_id);
+        let old = first[1].0.alert_id;
+
+        let at = |m: i64| t0() + ChronoDuration::minutes(m);
+        let mut crit = alert("ransomware", "WS-1", Some("R1"));
+        crit.severity = Severity::Critical;
+        crit.detected_at = Some(t0() - ChronoDuration::minutes(30));
+        let mut resolved_old = alert("old", "ws-2", Some("OLD"));
+        resolved_old.status = AlertStatus::Resolved;
+        let mut drill = incoming(alert("drill", "ws-1", Some("D1")), at(10));
+        drill.drill = true;
+        let mut batch = vec![
+            incoming(alert("brute force", "ws-1", Some("A1")), at(10)), // repeat of stored A1
+            incoming(crit, at(11)),                                     // joins inc1, raises it
+            incoming(alert("new", "ws-3", Some("N1")), at(12)),         // opens an incident
+            incoming(alert("new", "ws-3", Some("N1")), at(13)),         // repeat inside the batch
+            incoming(alert("lateral", "WS-3", Some("N2")), at(14)),     // joins the new incident
+            drill,                                                      // a drill stays apart
+            incoming(resolved_old, at(24 * 60)),                        // resolved, long after
+        ];
+        for i in 0..1200 {
+            batch.push(incoming(
+                alert("spray", &format!("bulk-{i}"), Some(&format!("S{i}"))),
+                at(20),
+            ));
+        }
+        let r = store.ingest_batch(&batch, w, None).await.expect("ingest");
+        let l = &db.label;
+        assert_eq!(r.len(), batch.len(), "{l}");
+        assert!(r[0].0.duplicate && r[0].0.alert_id == a1, "{l}");
+        assert_eq!(r[1].0.incident_id, inc1, "{l}");
+        assert!(!r[1].0.new_incident && !r[1].0.duplicate, "{l}");
+        assert!(r[2].0.new_incident, "{l}");
+        assert!(
+            r[3].0.duplicate && r[3].0.alert_id == r[2].0.alert_id,
+            "{l}"
+        );
+        assert_eq!(r[4].0.incident_id, r[2].0.incident_id, "{l}");
+        assert!(r[5].0.new_incident && r[5].0.incident_id != inc1, "{l}");
+        assert!(r[6].0.duplicate && r[6].0.alert_id == old, "{l}");
+        let bulk: std::collections::HashSet<_> = r[7..].iter().map(|x| x.0.incident_id).collect();
+        assert_eq!(
+            bulk.len(),
+            1200,
+            "{l}: every bulk host opens its own incident"
+        );
+        for x in &r[7..] {
+            let inc = store
+                .get_incident(x.0.incident_id)
+                .await
+                .expect("get")
+                .expect("exists");
+            assert_eq!(inc.title, "spray", "{l}");
+            let alerts = store
+                .alerts_of_incident(x.0.incident_id)
+                .await
+                .expect("alerts");
+            assert_eq!(alerts.len(), 1, "{l}");
+            assert_eq!(alerts[0].id, x.0.alert_id.0, "{l}");
+        }
+
+        let a = store.get_alert(a1).await.expect("get").expect("exists");
+        assert_eq!((a.occurrences, a.last_seen_at), (2, at(10)), "{l}");
+        let n1 = store
+            .get_alert(r[2].0.alert_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!((n1.occurrences, n1.last_seen_at), (2, at(13)), "{l}");
+        let o = store.get_alert(old).await.expect("get").expect("exists");
+        assert_eq!(o.status, "resolved", "{l}");
+        let i1 = store
+            .get_incident(inc1)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(i1.severity().expect("sev"), Severity::Critical, "{l}");
+        assert_eq!(i1.detected_at, t0() - ChronoDuration::minutes(30), "{l}");
+        assert_eq!(i1.last_alert_at, at(11), "{l}");
+        let i3 = store
+            .get_incident(r[2].0.incident_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(
+            (i3.title.as_str(), i3.last_alert_at),
+            ("new", at(14)),
+            "{l}"
+        );
+        assert!(
+            store
+                .get_incident(r[5].0.incident_id)
+                .await
+                .expect("get")
+                .expect("exists")
+                .drill,
+            "{l}"
+        );
+
+        // Jobs: the 2 first alerts, the 4 new ones, the 1200 bulk ones and
+        // one re-run for the resolution; a repeat that is still firing adds none.
+        let jobs = store.list_jobs(Some("queued"), 5000).await.expect("jobs");
+        assert_eq!(jobs.len(), 2 + 4 + 1200 + 1, "{l}");
+        assert!(
+            jobs.iter()
+                .any(|j| j.dedup_key.as_deref() == Some(&format!("pipeline:{}:resolved", old.0))),
+            "{l}"
+        );
+        // The next batch correlates against what this one stored.
+        let next = store
+            .ingest_batch(&[incoming(alert("again", "bulk-7", None), at(30))], w, None)
+            .await
+            .expect("ingest");
+        assert_eq!(next[0].0.incident_id, r[7 + 7].0.incident_id, "{l}");
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn sixteen_racing_writers_on_one_decision_leave_exactly_one_winner() {
     for db in both().await {

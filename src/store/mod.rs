@@ -20,6 +20,7 @@ mod audit;
 mod decisions;
 mod directory;
 mod history;
+mod ingest_plan;
 mod jobs;
 pub mod leader;
 mod misc;
