@@ -327,6 +327,88 @@ async fn one_batch_decides_each_alert_as_if_it_came_alone() {
     }
 }
 
+/// Job ends written together: the enrichment lands, a chat sync is enqueued
+/// once however many alerts ask for it while one is still queued, and a job
+/// whose lease went to another worker is not marked done.
+#[tokio::test]
+async fn finished_jobs_are_written_together_and_chat_syncs_coalesce() {
+    for db in both().await {
+        let store = db.store().await;
+        let l = &db.label;
+        let lease = Some(("w1", Duration::from_secs(60)));
+        let r = store
+            .ingest_batch(
+                &[
+                    incoming(alert("a", "ws-1", Some("A")), t0()),
+                    incoming(alert("b", "ws-1", Some("B")), t0()),
+                    incoming(alert("c", "ws-2", Some("C")), t0()),
+                ],
+                IngestWindows::default(),
+                lease,
+            )
+            .await
+            .expect("ingest");
+        let inc = r[0].0.incident_id;
+        let sync = |incident: IncidentId| {
+            NewJob::new(
+                "chat",
+                serde_json::json!({"platform": "slack", "incident_id": incident.0}),
+                t0(),
+            )
+            .ordered_by(format!("slack:{incident}"))
+            .coalesce()
+        };
+        let done = |i: usize, incident: IncidentId| cordon::store::JobDone {
+            job: r[i].1.expect("claimed job"),
+            enrichment: Some(cordon::store::EnrichmentResult {
+                alert: r[i].0.alert_id,
+                json: format!("{{\"n\":{i}}}"),
+                partial: i == 1,
+            }),
+            enqueue: vec![sync(incident)],
+        };
+        let finished = store
+            .finish_jobs("w1", t0(), &[done(0, inc), done(1, inc)])
+            .await
+            .expect("finish");
+        assert_eq!(finished.len(), 2, "{l}");
+        // A later end for the same incident while its sync is still queued
+        // adds nothing; the third alert's incident gets its own. A worker
+        // that does not hold the lease finishes nothing.
+        let other = store
+            .finish_jobs("w2", t0(), &[done(2, r[2].0.incident_id)])
+            .await
+            .expect("finish");
+        assert!(other.is_empty(), "{l}");
+        store
+            .finish_jobs("w1", t0(), &[done(2, r[2].0.incident_id), done(0, inc)])
+            .await
+            .expect("finish");
+        let a1 = store
+            .get_alert(r[1].0.alert_id)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(a1.enrichment.as_deref(), Some("{\"n\":1}"), "{l}");
+        assert!(a1.enrichment_partial, "{l}");
+        let queued = store.list_jobs(Some("queued"), 100).await.expect("jobs");
+        assert_eq!(queued.len(), 2, "{l}: one sync per incident: {queued:?}");
+        assert!(queued.iter().all(|j| j.queue == "chat"), "{l}");
+        let done_jobs = store.list_jobs(Some("done"), 100).await.expect("jobs");
+        assert_eq!(done_jobs.len(), 3, "{l}");
+        // Once the sync is running, a new change needs a new sync.
+        let claimed = store
+            .claim_jobs("chat", "w1", t0(), Duration::from_secs(60), 10)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 2, "{l}");
+        store.enqueue(&sync(inc), t0()).await.expect("enqueue");
+        let queued = store.list_jobs(Some("queued"), 100).await.expect("jobs");
+        assert_eq!(queued.len(), 1, "{l}");
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn sixteen_racing_writers_on_one_decision_leave_exactly_one_winner() {
     for db in both().await {

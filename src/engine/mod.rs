@@ -24,6 +24,7 @@
 //! `run_due_jobs`) plus a loop that sleeps until the next due time, wakes
 //! early on a [`Notify`], and stops on shutdown; tests drive the steps.
 
+pub mod finish;
 pub mod ingest;
 
 use crate::clock::Clock;
@@ -40,8 +41,8 @@ use crate::enrich::{Enricher, Enrichment};
 use crate::executors::{Confirmation, ExecError, ExecRequest, Registry};
 use crate::playbooks::Playbooks;
 use crate::store::{
-    EventRecord, IncidentStamp, Job, NewAudit, NewDecision, NewJob, NewTimer, Store, StoreError,
-    TransitionWrites,
+    EnrichmentResult, EventRecord, IncidentStamp, Job, JobDone, NewAudit, NewDecision, NewJob,
+    NewTimer, Store, StoreError, TransitionWrites,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -123,6 +124,8 @@ pub struct Engine {
     wake_timers: Notify,
     /// Limits how many jobs run at once in this process.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Group commit for job ends, started on first use (inside the runtime).
+    finisher: std::sync::OnceLock<finish::Finisher>,
     pub shutdown: CancellationToken,
 }
 
@@ -225,6 +228,7 @@ impl Engine {
             wake_jobs: Notify::new(),
             wake_timers: Notify::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(workers)),
+            finisher: std::sync::OnceLock::new(),
             shutdown: CancellationToken::new(),
         }
     }
@@ -400,22 +404,35 @@ impl Engine {
         }
     }
 
+    fn finisher(&self) -> &finish::Finisher {
+        self.finisher.get_or_init(|| {
+            finish::Finisher::start(
+                self.store.clone(),
+                self.worker_id.clone(),
+                Arc::clone(&self.clock),
+            )
+        })
+    }
+
     async fn run_job(self: &Arc<Self>, job: Job) {
         let started = std::time::Instant::now();
         let result = match job.queue.as_str() {
             "pipeline" => self.run_pipeline(&job).await,
-            "execute" => self.run_execute(&job).await,
-            "confirm" => self.run_confirm(&job).await,
-            "chat" => self.run_chat(&job).await,
+            "execute" => self.run_execute(&job).await.map(|()| JobDone::default()),
+            "confirm" => self.run_confirm(&job).await.map(|()| JobDone::default()),
+            "chat" => self.run_chat(&job).await.map(|()| JobDone::default()),
             other => Err(JobFailure::Permanent(format!("unknown queue {other}"))),
         };
         metrics::histogram!("cordon_job_seconds", "queue" => job.queue.clone())
             .record(started.elapsed().as_secs_f64());
         let now = self.now();
         let outcome = match result {
-            Ok(()) => self
-                .store
-                .complete_job(job.id, &self.worker_id, now)
+            Ok(done) => self
+                .finisher()
+                .finish(JobDone {
+                    job: job.id,
+                    ..done
+                })
                 .await
                 .map(|_| ()),
             Err(JobFailure::Retry { message, after }) => {
@@ -463,7 +480,7 @@ impl Engine {
     // Pipeline: enrich → playbooks → decisions
     // -----------------------------------------------------------------
 
-    async fn run_pipeline(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
+    async fn run_pipeline(self: &Arc<Self>, job: &Job) -> Result<JobDone, JobFailure> {
         let alert_id = AlertId(
             job.payload["alert_id"]
                 .as_i64()
@@ -476,9 +493,11 @@ impl Engine {
 
     /// Enriches one stored alert, runs the playbooks and proposes a decision
     /// for each proposed action. Idempotent: a re-run proposes nothing twice.
-    pub async fn pipeline(self: &Arc<Self>, alert_id: AlertId) -> Result<(), StoreError> {
+    /// Returns the bookkeeping (the enrichment record, the chat sync) for the
+    /// caller to commit with the job's completion.
+    pub async fn pipeline(self: &Arc<Self>, alert_id: AlertId) -> Result<JobDone, StoreError> {
         let Some(row) = self.store.get_alert(alert_id).await? else {
-            return Ok(());
+            return Ok(JobDone::default());
         };
         let alert = row.to_new_alert()?;
         let incident = IncidentId(row.incident_id);
@@ -527,15 +546,18 @@ impl Engine {
                 Err(e) => tracing::warn!(alert = %alert_id, error = %e, "could not propose"),
             }
         }
-        let ej = serde_json::to_value(&enrichment).unwrap_or_default();
-        self.store
-            .set_enrichment(alert_id, &ej, enrichment.partial)
-            .await?;
         if alert.status == crate::domain::alert::AlertStatus::Resolved {
             self.resolve_if_quiet(incident).await?;
         }
-        self.notify_chat(incident, None).await;
-        Ok(())
+        Ok(JobDone {
+            job: 0,
+            enrichment: Some(EnrichmentResult {
+                alert: alert_id,
+                json: serde_json::to_string(&enrichment).unwrap_or_default(),
+                partial: enrichment.partial,
+            }),
+            enqueue: self.chat_jobs(incident, None),
+        })
     }
 
     /// An incident whose every alert the tools report resolved, and which has
@@ -829,20 +851,33 @@ impl Engine {
     /// Enqueues a `chat` job per surface: bring the incident's message (and
     /// the decision's, if any) up to date. Ordered per incident and platform.
     pub async fn notify_chat(&self, incident: IncidentId, decision: Option<DecisionId>) {
-        for s in self.chat_surfaces() {
-            let p = s.platform();
-            let job = NewJob::new(
-                "chat",
-                serde_json::json!({ "platform": p, "incident_id": incident.0, "decision_id": decision.map(|d| d.0) }),
-                self.now(),
-            )
-            .ordered_by(format!("{p}:{incident}"))
-            .max_attempts(50);
+        for job in self.chat_jobs(incident, decision) {
             if let Err(e) = self.store.enqueue(&job, self.now()).await {
                 tracing::warn!(error = %e, "could not enqueue a chat update");
             }
         }
         self.wake_jobs.notify_one();
+    }
+
+    /// One sync job per connected chat surface. A sync renders the incident
+    /// as it is when it runs, so one still queued covers this change too
+    /// (coalesced): a burst of alerts on one incident is one update, not one
+    /// per alert.
+    fn chat_jobs(&self, incident: IncidentId, decision: Option<DecisionId>) -> Vec<NewJob> {
+        self.chat_surfaces()
+            .iter()
+            .map(|s| {
+                let p = s.platform();
+                NewJob::new(
+                    "chat",
+                    serde_json::json!({ "platform": p, "incident_id": incident.0, "decision_id": decision.map(|d| d.0) }),
+                    self.now(),
+                )
+                .ordered_by(format!("{p}:{incident}"))
+                .max_attempts(50)
+                .coalesce()
+            })
+            .collect()
     }
 
     async fn run_chat(&self, job: &Job) -> Result<(), JobFailure> {

@@ -29,6 +29,10 @@ pub struct NewJob {
     pub run_at: Timestamp,
     pub ordering_key: Option<String>,
     pub max_attempts: i64,
+    /// Skip the insert when an identical job (same queue, ordering key and
+    /// payload) is still queued: that one will see this change when it runs.
+    /// For chat syncs, which render the incident's state as it is when they run.
+    pub coalesce: bool,
 }
 
 impl NewJob {
@@ -40,7 +44,12 @@ impl NewJob {
             run_at,
             ordering_key: None,
             max_attempts: 8,
+            coalesce: false,
         }
+    }
+    pub fn coalesce(mut self) -> NewJob {
+        self.coalesce = true;
+        self
     }
     pub fn dedup(mut self, key: impl Into<String>) -> NewJob {
         self.dedup_key = Some(key.into());
@@ -72,12 +81,20 @@ macro_rules! insert_job {
             ),
             None => ("queued", None, None),
         };
-        let row = sqlx::query(
+        let sql = if job.coalesce && claim.is_none() {
+            // `$10 = ordering_key` is null-safe enough: coalescing jobs carry one.
+            "insert into jobs (queue, dedup_key, payload, status, run_at_ms, attempts, max_attempts, \
+             lease_until_ms, locked_by, ordering_key, created_at) \
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 where not exists \
+             (select 1 from jobs where ordering_key = $10 and status = 'queued' and queue = $1 and payload = $3) \
+             on conflict (dedup_key) do nothing returning id"
+        } else {
             "insert into jobs (queue, dedup_key, payload, status, run_at_ms, attempts, max_attempts, \
              lease_until_ms, locked_by, ordering_key, created_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             on conflict (dedup_key) do nothing returning id",
-        )
+             on conflict (dedup_key) do nothing returning id"
+        };
+        let row = sqlx::query(sql)
         .bind(&job.queue)
         .bind(&job.dedup_key)
         .bind(job.payload.to_string())
@@ -116,6 +133,23 @@ macro_rules! insert_timer {
     }};
 }
 pub(crate) use insert_timer;
+
+/// The end of one job, for [`Store::finish_jobs`](super::Store::finish_jobs).
+#[derive(Debug, Clone, Default)]
+pub struct JobDone {
+    pub job: i64,
+    pub enrichment: Option<EnrichmentResult>,
+    /// Jobs to enqueue with the completion (queued, not claimed).
+    pub enqueue: Vec<NewJob>,
+}
+
+/// An alert's enrichment, as JSON.
+#[derive(Debug, Clone)]
+pub struct EnrichmentResult {
+    pub alert: crate::domain::AlertId,
+    pub json: String,
+    pub partial: bool,
+}
 
 /// A claimed job.
 #[derive(Debug, Clone, Serialize)]
@@ -266,6 +300,64 @@ impl super::Store {
             .execute(p)
             .await?;
             Ok(r.rows_affected() == 1)
+        })
+    }
+
+    /// Records the end of several jobs in ONE transaction (group commit):
+    /// each job's enrichment result, the jobs it leaves behind (chat syncs)
+    /// and its completion. Only jobs `worker` still holds are marked done;
+    /// returns their ids.
+    pub async fn finish_jobs(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        done: &[JobDone],
+    ) -> Result<Vec<i64>> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(&self.write, p => {
+            let mut tx = p.begin().await?;
+            let enriched: Vec<_> = done.iter().filter_map(|d| d.enrichment.as_ref()).collect();
+            for chunk in enriched.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "update alerts set enrichment = v.column2, enrichment_partial = v.column3 from (",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.alert.0).push_bind(e.json.as_str()).push_bind(e.partial);
+                });
+                q.push(") as v where alerts.id = v.column1");
+                q.build().execute(&mut *tx).await?;
+            }
+            let mut seen: Vec<(&str, Option<&str>, String)> = Vec::new();
+            for job in done.iter().flat_map(|d| &d.enqueue) {
+                let key = (job.queue.as_str(), job.ordering_key.as_deref(), job.payload.to_string());
+                if job.coalesce && seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                insert_job!(tx, job, None, now);
+            }
+            let mut finished = Vec::with_capacity(done.len());
+            for chunk in done.chunks(1000) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "update jobs set status = 'done', lease_until_ms = null, finished_at = ",
+                );
+                q.push_bind(now);
+                q.push(" where status = 'running' and locked_by = ");
+                q.push_bind(worker);
+                q.push(" and id in (");
+                let mut sep = q.separated(", ");
+                for d in chunk {
+                    sep.push_bind(d.job);
+                }
+                q.push(") returning id");
+                for r in q.build().fetch_all(&mut *tx).await? {
+                    finished.push(r.try_get::<i64, _>("id")?);
+                }
+            }
+            tx.commit().await?;
+            Ok(finished)
         })
     }
 
