@@ -139,6 +139,9 @@ impl std::fmt::Debug for Engine {
 
 const QUEUES: [&str; 4] = ["pipeline", "execute", "confirm", "chat"];
 
+/// How long the job loop lets wake-ups gather before it looks again.
+const LOOP_COALESCE: Duration = Duration::from_millis(20);
+
 fn err_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::Conflict(_))
 }
@@ -380,17 +383,18 @@ impl Engine {
     }
 
     /// The worker loop: run due jobs, sleep until the next is due or until woken.
+    ///
+    /// Wake-ups are coalesced: under load every finished job asks for a
+    /// look, and looking (a claim per queue, the next due time) costs the
+    /// database more than the jobs the loop picks up; the fast path runs new
+    /// work without the loop anyway. So after a wake-up the loop waits
+    /// [`LOOP_COALESCE`] before the next look.
     pub async fn job_loop(self: Arc<Self>) {
         loop {
             if let Err(e) = self.run_due_jobs().await {
                 tracing::warn!(error = %e, "job worker: store unavailable, retrying");
             }
-            let mut next: Option<i64> = None;
-            for q in QUEUES {
-                if let Ok(Some(t)) = self.store.next_job_due(q).await {
-                    next = Some(next.map_or(t, |n| n.min(t)));
-                }
-            }
+            let next = self.store.next_job_due().await.ok().flatten();
             let now_ms = self.now().timestamp_millis();
             let wait = next.map_or(Duration::from_secs(5), |t| {
                 Duration::from_millis(u64::try_from((t - now_ms).max(5)).unwrap_or(5))
@@ -398,7 +402,12 @@ impl Engine {
             });
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
-                _ = self.wake_jobs.notified() => {}
+                _ = self.wake_jobs.notified() => {
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(LOOP_COALESCE) => {}
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -426,16 +435,22 @@ impl Engine {
         metrics::histogram!("cordon_job_seconds", "queue" => job.queue.clone())
             .record(started.elapsed().as_secs_f64());
         let now = self.now();
+        // The loop has something new to look at only when this job leaves
+        // work behind: queued jobs, a retry, or the next job of its ordering key.
+        let mut wake = job.ordering_key.is_some();
         let outcome = match result {
-            Ok(done) => self
-                .finisher()
-                .finish(JobDone {
-                    job: job.id,
-                    ..done
-                })
-                .await
-                .map(|_| ()),
+            Ok(done) => {
+                wake |= !done.enqueue.is_empty();
+                self.finisher()
+                    .finish(JobDone {
+                        job: job.id,
+                        ..done
+                    })
+                    .await
+                    .map(|_| ())
+            }
             Err(JobFailure::Retry { message, after }) => {
+                wake = true;
                 let delay = after.unwrap_or_else(|| self.backoff(job.attempts));
                 tracing::info!(job = job.id, queue = %job.queue, attempt = job.attempts, error = %message, "job will be retried");
                 self.store
@@ -461,7 +476,9 @@ impl Engine {
         if let Err(e) = outcome {
             tracing::warn!(job = job.id, error = %e, "could not record the job's outcome; its lease will expire");
         }
-        self.wake_jobs.notify_one();
+        if wake {
+            self.wake_jobs.notify_one();
+        }
     }
 
     /// Exponential backoff with full jitter, capped.

@@ -157,12 +157,17 @@ impl super::Store {
         let corr_since =
             ms(oldest) - i64::try_from(windows.correlation.as_millis()).unwrap_or(i64::MAX / 2);
         let pg = matches!(self.write, super::Pool::Postgres(_));
+        let budget = self.statement_budget();
+        let runs = |n: usize, max: usize, size: &dyn Fn(usize) -> usize| {
+            super::sized_runs(n, max, budget, size)
+        };
         on_pool!(&self.write, p => {
             let mut tx = p.begin().await?;
 
             // 1. The newest stored alert of every dedup key of the batch.
             let mut stored_alerts: HashMap<String, plan::StoredAlert> = HashMap::new();
-            for chunk in dedup_keys.chunks(LOOKUP_CHUNK) {
+            for r in runs(dedup_keys.len(), LOOKUP_CHUNK, &|i| dedup_keys[i].len() + 12) {
+                let chunk = &dedup_keys[r];
                 let mut q = builder(p,
                     "select id, incident_id, dedup_key, last_seen_at from alerts \
                      where id in (select max(id) from alerts where dedup_key in (",
@@ -180,7 +185,8 @@ impl super::Store {
 
             // 2. The open incidents of every correlation key, inside the window.
             let mut stored_keys: HashMap<String, Vec<plan::StoredKey>> = HashMap::new();
-            for chunk in corr_keys.chunks(LOOKUP_CHUNK) {
+            for r in runs(corr_keys.len(), LOOKUP_CHUNK, &|i| corr_keys[i].len() + 12) {
+                let chunk = &corr_keys[r];
                 let mut q = builder(p,
                     "select k.key, k.incident_id, k.last_seen_ms, i.drill from incident_keys k \
                      join incidents i on i.id = k.incident_id \
@@ -216,7 +222,9 @@ impl super::Store {
                 for r in sqlx::query(sql).bind(n).fetch_all(&mut *tx).await? {
                     incident_ids.push(r.try_get("id")?);
                 }
-                for (chunk, ids) in plan.new_incidents.chunks(ROWS_CHUNK).zip(incident_ids.chunks(ROWS_CHUNK)) {
+                let size = |i: usize| batch[plan.new_incidents[i].first].alert.title.len() + 120;
+                for r in runs(plan.new_incidents.len(), ROWS_CHUNK, &size) {
+                    let (chunk, ids) = (&plan.new_incidents[r.clone()], &incident_ids[r]);
                     let mut q = builder(p,
                         "insert into incidents (id, title, severity, status, opened_at, detected_at, last_alert_at, drill) ",
                     );
@@ -241,7 +249,8 @@ impl super::Store {
             // 5. Stored incidents that gained alerts: severity is the maximum,
             //    detection the earliest.
             let touched: Vec<_> = plan.touched.iter().collect();
-            for chunk in touched.chunks(ROWS_CHUNK) {
+            for r in runs(touched.len(), ROWS_CHUNK, &|_| 90) {
+                let chunk = &touched[r];
                 let mut q = builder(p,
                     "update incidents set severity = case when severity < v.column2 then v.column2 else severity end, \
                      last_alert_at = v.column3, \
@@ -260,7 +269,8 @@ impl super::Store {
 
             // 6. Correlation keys.
             let keys: Vec<_> = plan.keys.iter().collect();
-            for chunk in keys.chunks(ROWS_CHUNK) {
+            for r in runs(keys.len(), ROWS_CHUNK, &|i| keys[i].0.0.len() + 50) {
+                let chunk = &keys[r];
                 let mut q = builder(p, "insert into incident_keys (key, incident_id, last_seen_ms) ");
                 q.push_values(chunk, |mut b, ((k, r), seen)| {
                     b.push_bind(k.as_str()).push_bind(incident_id(*r)).push_bind(**seen);
@@ -280,7 +290,14 @@ impl super::Store {
                 ));
             }
             let mut alert_ids: HashMap<String, i64> = HashMap::with_capacity(plan.new_alerts.len());
-            for (chunk, enc) in plan.new_alerts.chunks(ROWS_CHUNK).zip(encoded.chunks(ROWS_CHUNK)) {
+            let size = |i: usize| {
+                let (row, (obs, tags, raw)) = (&plan.new_alerts[i], &encoded[i]);
+                let a = &batch[row.input].alert;
+                obs.len() + tags.len() + raw.len() + a.title.len() + a.fingerprint.len()
+                    + a.description.as_ref().map_or(0, String::len) + row.dedup_key.len() * 2 + 400
+            };
+            for r in runs(plan.new_alerts.len(), ROWS_CHUNK, &size) {
+                let (chunk, enc) = (&plan.new_alerts[r.clone()], &encoded[r]);
                 let mut q = builder(p,
                     "insert into alerts (incident_id, format, sender, source_id, fingerprint, dedup_key, title, \
                      description, severity, source_severity, detected_at, received_at, last_seen_at, occurrences, \
@@ -327,7 +344,8 @@ impl super::Store {
 
             // 8. Repeats of stored alerts: the count goes up.
             let repeats: Vec<_> = plan.repeats.iter().collect();
-            for chunk in repeats.chunks(ROWS_CHUNK) {
+            for r in runs(repeats.len(), ROWS_CHUNK, &|_| 90) {
+                let chunk = &repeats[r];
                 let mut q = builder(p,
                     "update alerts set occurrences = occurrences + v.column2, last_seen_at = v.column3, \
                      status = v.column4 from (",
@@ -363,7 +381,8 @@ impl super::Store {
             }
             let max_attempts = super::NewJob::new("pipeline", serde_json::Value::Null, oldest).max_attempts;
             let mut job_ids: HashMap<String, i64> = HashMap::with_capacity(jobs.len());
-            for chunk in jobs.chunks(ROWS_CHUNK) {
+            for r in runs(jobs.len(), ROWS_CHUNK, &|i| jobs[i].0.len() + 160) {
+                let chunk = &jobs[r];
                 let mut q = builder(p,
                     "insert into jobs (queue, dedup_key, payload, status, run_at_ms, attempts, max_attempts, \
                      lease_until_ms, locked_by, created_at) ",

@@ -271,18 +271,23 @@ impl super::Store {
         Ok(rows)
     }
 
-    /// The earliest time a queued job of `queue` becomes due, for the worker
-    /// to sleep until.
-    pub async fn next_job_due(&self, queue: &str) -> Result<Option<i64>> {
+    /// The earliest time a job of any queue becomes due (queued and
+    /// waiting for its time, or running on a lease that may lapse), for the
+    /// worker to sleep until. Two index probes, however many jobs run.
+    pub async fn next_job_due(&self) -> Result<Option<i64>> {
         on_pool!(&self.read, p => {
             let r = sqlx::query(
-                "select min(case when status = 'queued' then run_at_ms else lease_until_ms end) as due \
-                 from jobs where queue = $1 and status in ('queued', 'running')",
+                "select (select min(run_at_ms) from jobs where status = 'queued') as queued, \
+                 (select min(lease_until_ms) from jobs where status = 'running') as lease",
             )
-            .bind(queue)
             .fetch_one(p)
             .await?;
-            Ok(r.try_get::<Option<i64>, _>("due")?)
+            let queued: Option<i64> = r.try_get("queued")?;
+            let lease: Option<i64> = r.try_get("lease")?;
+            Ok(match (queued, lease) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
         })
     }
 
@@ -319,7 +324,9 @@ impl super::Store {
         on_pool!(&self.write, p => {
             let mut tx = p.begin().await?;
             let enriched: Vec<_> = done.iter().filter_map(|d| d.enrichment.as_ref()).collect();
-            for chunk in enriched.chunks(500) {
+            let budget = self.statement_budget();
+            for r in super::sized_runs(enriched.len(), 500, budget, |i| enriched[i].json.len() + 40) {
+                let chunk = &enriched[r];
                 let mut q = sqlx::QueryBuilder::new(
                     "update alerts set enrichment = v.column2, enrichment_partial = v.column3 from (",
                 );
@@ -339,7 +346,8 @@ impl super::Store {
                 insert_job!(tx, job, None, now);
             }
             let mut finished = Vec::with_capacity(done.len());
-            for chunk in done.chunks(1000) {
+            for r in super::sized_runs(done.len(), 1000, budget, |_| 12) {
+                let chunk = &done[r];
                 let mut q = sqlx::QueryBuilder::new(
                     "update jobs set status = 'done', lease_until_ms = null, finished_at = ",
                 );
