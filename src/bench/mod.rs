@@ -8,15 +8,22 @@
 //!   series, each on its own workstation, against a fake CrowdStrike on
 //!   loopback). The alert is committed between the request and the `202`,
 //!   so request→connector is an upper bound of committed→connector;
-//! - Approve → connector request for an `approval` rule. No chat route for
-//!   a click exists in this build, so this phase runs cordon in-process and
-//!   calls `Engine::act` directly (what the Slack/Discord handlers call
-//!   after verifying the signature);
+//! - a signed Slack Approve click → connector request for an `approval`
+//!   rule: the decision's message is posted to a fake Slack, then a
+//!   `block_actions` interaction, signed with the signing secret exactly as
+//!   Slack signs it, goes to cordon's `/slack/interactions` as Heidi
+//!   (`U08HEIDI`, a soc-analyst the matrix lets approve);
 //! - peak RSS (`VmHWM`) of the cordon process after all the alerts.
 //!
 //! Cordon runs as a child process (`cordon serve`, this same executable) so
-//! that its RSS is its own. Optionally Prometheus Alertmanager runs side by
-//! side with a webhook receiver on loopback, measured the same way.
+//! that its RSS is its own, with Slack connected to a fake Slack Web API on
+//! loopback (see [`fake::FakeSlack`]), so every phase pays for posting and
+//! updating incident messages. Routing sends the latency series'
+//! workstations to their own incident channels and everything else to one
+//! triage channel. Slack pacing is 1 ms, not the default 1 s: see
+//! [`PACING_NOTE`].
+//! Optionally Prometheus Alertmanager runs side by side with a webhook
+//! receiver on loopback, measured the same way.
 //!
 //! Everything is on 127.0.0.1; every phase is bounded in count and by a
 //! deadline. This module is a composition root like `app.rs`: it names
@@ -25,20 +32,34 @@
 mod alertmanager;
 mod fake;
 
-use crate::app::App;
+use crate::chat::ButtonId;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Secret};
 use crate::domain::decision::Verb;
-use crate::domain::{Actor, DecisionId, IncidentId, Platform};
+use crate::domain::{DecisionId, IncidentId};
 use crate::store::{Store, StoreOptions};
 use anyhow::{Context, bail};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "bench-ingest-secret-0123456789abcdef";
+/// The Slack app's signing secret: cordon verifies clicks with it, the
+/// bench signs them with it.
+const SLACK_SIGNING_SECRET: &str = "bench-slack-signing-secret-0123456789";
+const SLACK_BOT_TOKEN: &str = "xoxb-bench-0000";
+/// Heidi's Slack user id (`config/authority.toml`): a soc-analyst, so an
+/// approver of `workstations-below-high`.
+const HEIDI: &str = "U08HEIDI";
+/// The workspace the clicks come from.
+const TEAM: &str = "TBENCH";
+/// Why the child paces Slack posts at 1 ms (printed with the results).
+const PACING_NOTE: &str = "Slack pacing is 1ms, not the default 1s: the fake Slack does not rate-limit, \
+and at 1s a chat sync holds its job slot 1s per thread reply (e.g. each related alert) while the job loop \
+waits for its whole claimed batch, so decision messages lag the alert by tens of seconds and the approve \
+series cannot run within the time limit";
 const MATRIX: &str = include_str!("../../config/authority.toml");
 /// One playbook: a ransomware alert isolates its host, at any severity, so
 /// high severity takes the `auto` rule and medium the `approval` rule.
@@ -129,8 +150,10 @@ pub struct Figures {
     pub single_alert_to_202: Latency,
     /// Alert request → connector (or webhook) request.
     pub alert_to_connector: Latency,
-    /// Approve (`Engine::act`) → connector request.
-    pub approve_to_connector: Latency,
+    /// Sending a signed Slack Approve click → connector request.
+    pub approve_click_to_connector: Latency,
+    /// Calls cordon made to the fake Slack, per method.
+    pub slack_calls: BTreeMap<String, u64>,
     pub alerts_stored: i64,
     pub alerts_stored_distinct: i64,
     pub rss_baseline_mb: f64,
@@ -174,6 +197,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
             other => bail!("unknown backend {other}: use sqlite or postgres"),
         };
         report.results.push(f);
+    }
+    if !report.results.is_empty() {
+        report.notes.push(PACING_NOTE.into());
     }
     if args.alertmanager {
         match alertmanager::find() {
@@ -241,6 +267,39 @@ impl Db {
 fn connectors(vendor: &str) -> String {
     format!(
         "[crowdstrike]\nbase_url = \"{vendor}\"\nclient_id_env = \"BENCH_CS_ID\"\nclient_secret_env = \"BENCH_CS_SECRET\"\ndry_run = false\ntimeout = \"5s\"\n\n[routes]\nisolate_host = \"crowdstrike\"\nrelease_host = \"crowdstrike\"\n"
+    )
+}
+
+/// `cordon.toml` of the child. Slack keeps cordon's defaults but for the
+/// API URL and the pacing ([`PACING_NOTE`]); the latency series' hosts are
+/// workstations and get their own channel each (as a SOC would route
+/// incidents someone must act on); the throughput noise goes to one triage
+/// channel.
+fn child_config(port: u16, d: &Path, slack_api: &str) -> String {
+    format!(
+        r#"listen = "127.0.0.1:{port}"
+matrix = "{m}"
+playbooks = "{p}"
+connectors = "{c}"
+
+[log]
+filter = "warn"
+
+[slack]
+api_url = "{slack_api}"
+pacing = "1ms"
+
+[routing]
+default = "triage"
+triage = {{ slack = "C0BENCHTRIAGE" }}
+
+[[routing.routes]]
+tiers = ["workstation"]
+destination = "incident_channel"
+"#,
+        m = d.join("authority.toml").display(),
+        p = d.join("playbooks.toml").display(),
+        c = d.join("connectors.toml").display(),
     )
 }
 
@@ -482,23 +541,23 @@ async fn run_cordon(
         store.migrate().await?;
         let assets = crate::enrich::parse_assets(
             "bench",
-            assets_csv(&[auto_p.as_str()], args.samples).as_bytes(),
+            assets_csv(&[auto_p.as_str(), appr_p.as_str()], args.samples).as_bytes(),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         store.upsert_assets(&assets, SystemClock.now()).await?;
         store.close().await;
     }
+    // Heidi is in @soc-analysts, as she would be in a real workspace, so a
+    // click by her finds her groups in cordon's cache.
+    let slack = fake::FakeSlack::start(HashMap::from([(
+        "S0SOCANALYSTS".to_owned(),
+        vec![HEIDI.to_owned()],
+    )]))
+    .await
+    .context("starting the fake Slack")?;
     let port = free_port()?;
     let cfg_path = d.join("cordon.toml");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nmatrix = \"{m}\"\nplaybooks = \"{p}\"\nconnectors = \"{c}\"\n[log]\nfilter = \"warn\"\n",
-            m = d.join("authority.toml").display(),
-            p = d.join("playbooks.toml").display(),
-            c = d.join("connectors.toml").display(),
-        ),
-    )?;
+    std::fs::write(&cfg_path, child_config(port, d, &slack.api_url))?;
     let mut cmd = tokio::process::Command::new(&args.exe);
     for (k, _) in std::env::vars() {
         if k.starts_with("CORDON_") {
@@ -510,6 +569,8 @@ async fn run_cordon(
         .arg("serve")
         .env("CORDON_DATABASE_URL", &db.url)
         .env("CORDON_INGEST_JWT_SECRET", SECRET)
+        .env("CORDON_SLACK_BOT_TOKEN", SLACK_BOT_TOKEN)
+        .env("CORDON_SLACK_SIGNING_SECRET", SLACK_SIGNING_SECRET)
         .env("BENCH_CS_ID", "cid")
         .env("BENCH_CS_SECRET", "csecret")
         .env("RUST_LOG", "warn")
@@ -569,8 +630,34 @@ async fn run_cordon(
         // each sample starts from a quiet process.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let to_202_n = to_202.len();
     fig.single_alert_to_202 = Latency::of(to_202);
     fig.alert_to_connector = Latency::of(to_conn);
+
+    // --- Approval rule: a signed Slack click on Approve. -----------------
+    let reader = Store::connect(&db.url, &StoreOptions::default()).await?;
+    let target = Target {
+        http: &http,
+        base: &base,
+        tok: &tok,
+        store: &reader,
+        slack: &slack,
+        receiver,
+    };
+    let approved = approve_series(&target, &appr_p, args.samples, deadline).await;
+    reader.close().await;
+    let (lat, sent, failures) = approved.context("approve series")?;
+    fig.approve_click_to_connector = lat;
+    if let Some(first) = failures.first() {
+        fig.notes.push(format!(
+            "approve series: {} of {sent} samples failed, first: {first}",
+            failures.len()
+        ));
+    }
+    if sent < args.samples {
+        fig.notes
+            .push("approve series cut short by the time limit".into());
+    }
 
     // --- Throughput: batches of 1, then of 100. ---------------------------
     let n1 = (args.alerts / 10).max(1);
@@ -616,7 +703,8 @@ async fn run_cordon(
     fig.rss_peak_mb = hwm;
     fig.alerts_held = fig.ingest_batch_1.alerts_accepted
         + fig.ingest_batch_100.alerts_accepted
-        + fig.alert_to_connector.n
+        + to_202_n
+        + sent
         + 200;
     fig.bytes_per_alert =
         (hwm - fig.rss_baseline_mb).max(0.0) * 1024.0 * 1024.0 / fig.alerts_held.max(1) as f64;
@@ -629,103 +717,176 @@ async fn run_cordon(
         store.close().await;
     }
     db.drop().await;
-
-    // --- Approve → connector, in-process (no chat click route yet). -------
-    fig.approve_to_connector = approve_series(args, receiver, d, pg, &appr_p, deadline)
-        .await
-        .context("approve series")?;
-    fig.notes.push(
-        "approve→connector: cordon in-process, Engine::act called directly (no signed chat click route in this build)".into(),
-    );
+    fig.slack_calls = slack.calls();
+    let unanswered = slack.unanswered();
+    if !unanswered.is_empty() {
+        fig.notes.push(format!(
+            "cordon called Slack methods the fake Slack does not answer: {}",
+            unanswered.join(", ")
+        ));
+    }
     Ok(fig)
 }
 
-/// Medium-severity ransomware on a workstation: the `approval` rule. Heidi
-/// (soc-analyst) approves; we time act → the contain request.
+/// The running child, as the approve series talks to it.
+struct Target<'a> {
+    http: &'a reqwest::Client,
+    /// `http://127.0.0.1:PORT`
+    base: &'a str,
+    /// Ingest bearer token.
+    tok: &'a str,
+    /// A reader on the child's database, to learn decision ids.
+    store: &'a Store,
+    slack: &'a fake::FakeSlack,
+    receiver: &'a fake::Receiver,
+}
+
+/// Polls `f` every millisecond for up to 10 s.
+async fn poll<T, F, Fut>(mut f: F) -> anyhow::Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(Some(v));
+        }
+        if Instant::now() > until {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A `block_actions` payload as Slack sends it for a click on `button`.
+fn click_payload(
+    user: &str,
+    action_id: &str,
+    button: &fake::PostedButton,
+    response_url: &str,
+    n: usize,
+) -> serde_json::Value {
+    let now = SystemClock.now();
+    let action_ts = format!("{}.{:06}", now.timestamp(), now.timestamp_subsec_micros());
+    serde_json::json!({
+        "type": "block_actions",
+        "api_app_id": "ABENCH",
+        "user": {"id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM},
+        "team": {"id": TEAM, "domain": "cordon-bench"},
+        "channel": {"id": button.channel, "name": "incident"},
+        "container": {"type": "message", "message_ts": button.ts, "channel_id": button.channel, "is_ephemeral": false},
+        "message": {"type": "message", "ts": button.ts, "text": ""},
+        "trigger_id": format!("bench-trigger-{n}"),
+        "response_url": response_url,
+        "actions": [{
+            "type": "button", "action_id": action_id, "block_id": button.block_id,
+            "value": button.value, "text": {"type": "plain_text", "text": "Approve"},
+            "action_ts": action_ts
+        }]
+    })
+}
+
+/// Medium-severity ransomware on a workstation takes the `approval` rule.
+/// Per sample: the alert goes in; once cordon has proposed the isolation
+/// and posted its Approve button to the fake Slack, Heidi clicks it (a
+/// signed interaction to `/slack/interactions`). Timed: sending the click
+/// → the contain request at the fake vendor.
+///
+/// Returns the latencies, the samples started, and why samples failed.
 async fn approve_series(
-    args: &BenchArgs,
-    receiver: &fake::Receiver,
-    d: &Path,
-    pg: Option<&str>,
+    t: &Target<'_>,
     prefix: &str,
+    samples: usize,
     deadline: Instant,
-) -> anyhow::Result<Latency> {
-    let db = Db::new(d, "inproc", pg).await?;
-    let mut cfg: Config = toml::from_str("listen = \"127.0.0.1:0\"\n")?;
-    cfg.database_url = db.url.clone();
-    cfg.matrix = d.join("authority.toml");
-    cfg.playbooks = d.join("playbooks.toml");
-    cfg.connectors = d.join("connectors.toml");
-    cfg.secrets.ingest_jwt_secret = Some(Secret::new(SECRET));
-    cfg.extra_env.insert("BENCH_CS_ID".into(), "cid".into());
-    cfg.extra_env
-        .insert("BENCH_CS_SECRET".into(), "csecret".into());
-    let app = App::build(cfg, Arc::new(SystemClock), None).await?;
-    let engine = Arc::clone(&app.engine);
-    let assets =
-        crate::enrich::parse_assets("bench", assets_csv(&[prefix], args.samples).as_bytes())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    engine.store.upsert_assets(&assets, engine.now()).await?;
-    let url = format!("http://{}/v1/alerts/crowdstrike", app.local_addr()?);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let s2 = shutdown.clone();
-    let server = tokio::spawn(async move {
-        let _ = app.serve(async move { s2.cancelled().await }).await;
-    });
-    let http = reqwest::Client::new();
-    let tok = token(engine.now())?;
-    let heidi = Actor {
-        platform: Platform::Slack,
-        platform_user_id: "U08HEIDI".into(),
-        groups: vec![],
-    };
-    let mut lat = Vec::new();
-    for i in 0..args.samples {
+) -> anyhow::Result<(Latency, usize, Vec<String>)> {
+    let ingest_url = format!("{}/v1/alerts/crowdstrike", t.base);
+    let click_url = format!("{}/slack/interactions", t.base);
+    let (mut lat, mut failures, mut sent) = (Vec::new(), Vec::new(), 0);
+    for i in 0..samples {
         if Instant::now() > deadline {
             break;
         }
+        sent += 1;
         let host = format!("{prefix}-{i}");
         let aid = format!("aid-{host}");
-        let resp = http
-            .post(&url)
-            .bearer_auth(&tok)
+        let resp = t
+            .http
+            .post(&ingest_url)
+            .bearer_auth(t.tok)
             .json(&cs_alert(&format!("p{i}"), &host, &aid, 50, true))
             .send()
             .await?;
+        let st = resp.status();
+        if st != 202 {
+            bail!("approve sample {i}: cordon answered {st}");
+        }
         let v: serde_json::Value = resp.json().await?;
-        let incident = v["alerts"][0]["incident_id"]
-            .as_i64()
-            .context("no incident id in the 202")?;
-        // Wait for the pipeline to propose the decision.
-        let mut decision = None;
-        for _ in 0..2000 {
-            let ds = engine
-                .store
-                .decisions_of_incident(IncidentId(incident))
-                .await?;
-            if let Some(d) = ds
+        let incident = IncidentId(
+            v["alerts"][0]["incident_id"]
+                .as_i64()
+                .context("no incident id in the 202")?,
+        );
+        let decision = poll(|| async {
+            let ds = t.store.decisions_of_incident(incident).await?;
+            Ok(ds
                 .iter()
                 .find(|d| d.action == "isolate_host" && d.target_value == host)
-            {
-                decision = Some(d.id);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+                .map(|d| d.id))
+        })
+        .await?;
+        let Some(id) = decision else {
+            failures.push(format!("sample {i}: no isolation proposed for {host}"));
+            continue;
+        };
+        // The button as cordon renders it (`approve:dec-N`), and proof that
+        // a message showing it reached Slack: nobody can click it before.
+        let action_id = ButtonId {
+            verb: Verb::Approve,
+            decision: DecisionId(id),
         }
-        let id = decision.context("no decision proposed")?;
+        .to_string();
+        let posted = poll(|| async { Ok(t.slack.button(&action_id)) }).await?;
+        let Some(button) = posted else {
+            failures.push(format!("sample {i}: {action_id} never posted to Slack"));
+            continue;
+        };
+        let reply_id = format!("{prefix}-{i}");
+        let payload = click_payload(
+            HEIDI,
+            &action_id,
+            &button,
+            &t.slack.response_url(&reply_id),
+            i,
+        );
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())])?;
+        let ts = SystemClock.now().timestamp().to_string();
+        let sig = crate::chat::slack::verify::sign(SLACK_SIGNING_SECRET, &ts, body.as_bytes());
         let t0 = Instant::now();
-        engine
-            .act(&heidi, DecisionId(id), Verb::Approve, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("approve dec-{id}: {e}"))?;
-        if let Some(t) = arrival(receiver, &aid).await {
-            lat.push(t.saturating_duration_since(t0));
+        let resp = t
+            .http
+            .post(&click_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(crate::chat::slack::verify::TIMESTAMP_HEADER, &ts)
+            .header(crate::chat::slack::verify::SIGNATURE_HEADER, sig)
+            .body(body)
+            .send()
+            .await?;
+        let st = resp.status();
+        let _ = resp.bytes().await;
+        if st != 200 {
+            failures.push(format!("sample {i}: the click was answered {st}"));
+            continue;
+        }
+        match arrival(t.receiver, &aid).await {
+            Some(at) => lat.push(at.saturating_duration_since(t0)),
+            None => failures.push(format!(
+                "sample {i}: no contain request after the click; cordon replied: {}",
+                t.slack.reply(&reply_id).unwrap_or_else(|| "nothing".into())
+            )),
         }
     }
-    shutdown.cancel();
-    let _ = server.await;
-    db.drop().await;
-    Ok(Latency::of(lat))
+    Ok((Latency::of(lat), sent, failures))
 }
 
 /// The human-readable table.
@@ -784,8 +945,20 @@ pub fn table(r: &Report) -> String {
         col(&|f| lat(&f.alert_to_connector)),
     ));
     rows.push((
-        "approve→connector ms".into(),
-        col(&|f| lat(&f.approve_to_connector)),
+        "signed Approve click→connector ms".into(),
+        col(&|f| lat(&f.approve_click_to_connector)),
+    ));
+    rows.push((
+        "Slack calls: postMessage / update / all".into(),
+        col(&|f| {
+            let n = |m: &str| f.slack_calls.get(m).copied().unwrap_or(0);
+            format!(
+                "{} / {} / {}",
+                n("chat.postMessage"),
+                n("chat.update"),
+                f.slack_calls.values().sum::<u64>()
+            )
+        }),
     ));
     rows.push((
         "alerts accepted / stored".into(),
@@ -850,4 +1023,55 @@ pub fn table(r: &Report) -> String {
         out.push_str(&format!("note: {n}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bench_click_is_a_block_action_that_cordon_verifies_and_reads() {
+        let button = fake::PostedButton {
+            channel: "C1".into(),
+            ts: "1700000000.000001".into(),
+            block_id: "dec-7".into(),
+            value: "approve:dec-7".into(),
+        };
+        let payload = click_payload(HEIDI, "approve:dec-7", &button, "http://x/response/1", 1);
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
+        let ts = "1763884800";
+        let sig = crate::chat::slack::verify::sign(SLACK_SIGNING_SECRET, ts, body.as_bytes());
+        assert!(
+            crate::chat::slack::verify::verify(
+                SLACK_SIGNING_SECRET,
+                Some(&sig),
+                Some(ts),
+                body.as_bytes(),
+                1763884800
+            )
+            .is_ok()
+        );
+        let back: Vec<(String, String)> = serde_urlencoded::from_str(&body).expect("form");
+        let p: serde_json::Value = serde_json::from_str(&back[0].1).expect("json");
+        assert_eq!(p["type"], "block_actions");
+        assert_eq!(p["user"]["id"], "U08HEIDI");
+        let id: ButtonId = p["actions"][0]["action_id"]
+            .as_str()
+            .expect("action_id")
+            .parse()
+            .expect("a cordon button");
+        assert_eq!((id.verb, id.decision), (Verb::Approve, DecisionId(7)));
+    }
+
+    #[test]
+    fn the_child_config_is_a_valid_cordon_config_with_slack_routing() {
+        let text = child_config(1234, Path::new("/tmp/x"), "http://127.0.0.1:9/api");
+        let v: toml::Table = toml::from_str(&text).expect("toml");
+        let slack: crate::chat::slack::SlackConfig =
+            v["slack"].clone().try_into().expect("[slack]");
+        assert_eq!(slack.api_url.as_deref(), Some("http://127.0.0.1:9/api"));
+        let routing: crate::chat::routing::Routing =
+            v["routing"].clone().try_into().expect("[routing]");
+        assert_eq!(routing.routes.len(), 1);
+    }
 }
