@@ -750,15 +750,16 @@ impl Engine {
             drill,
         };
         let records: Vec<EventRecord> = events.iter().map(to_record).collect();
-        let (writes, payloads) =
+        let (mut writes, payloads) =
             self.writes_for(DecisionId(0), &outcome.effects, &events, "$decision", now);
+        writes.queued = self.chat_jobs_for_new_decision(incident);
         let (id, job_ids) = self
             .store
             .create_decision(&new, d.state.as_str(), &records, &writes)
             .await?;
         metrics::counter!("cordon_decisions_total", "mode" => new.mode.clone()).increment(1);
         let payloads = payloads.into_iter().map(|p| fix_decision(p, id)).collect();
-        self.after_transition(id, incident, &outcome.effects, job_ids, payloads)
+        self.after_transition(&outcome.effects, job_ids, payloads)
             .await;
         Ok(id)
     }
@@ -846,11 +847,10 @@ impl Engine {
     }
 
     /// After a transition committed: run the jobs it created, wake the timer
-    /// loop if it scheduled one, and let the chat surfaces know.
+    /// loop if it scheduled one, and the job loop for the chat syncs that
+    /// were committed with it.
     async fn after_transition(
         self: &Arc<Self>,
-        id: DecisionId,
-        incident: IncidentId,
         effects: &[Effect],
         job_ids: Vec<Option<i64>>,
         payloads: Vec<serde_json::Value>,
@@ -862,7 +862,7 @@ impl Engine {
         {
             self.wake_timers.notify_one();
         }
-        self.notify_chat(incident, Some(id)).await;
+        self.wake_jobs.notify_one();
     }
 
     /// Enqueues a `chat` job per surface: bring the incident's message (and
@@ -874,6 +874,16 @@ impl Engine {
             }
         }
         self.wake_jobs.notify_one();
+    }
+
+    /// The chat syncs of a decision being created: its id is filled in by
+    /// the store when the row exists.
+    fn chat_jobs_for_new_decision(&self, incident: IncidentId) -> Vec<NewJob> {
+        let mut jobs = self.chat_jobs(incident, None);
+        for j in &mut jobs {
+            j.payload["decision_id"] = serde_json::json!("$decision");
+        }
+        jobs
     }
 
     /// One sync job per connected chat surface. A sync renders the incident
@@ -976,6 +986,7 @@ impl Engine {
             let (mut writes, payloads) = self.writes_for(id, &outcome.effects, &events, "", now);
             writes.saved_state = extra.saved_state.clone();
             writes.audit.extend(extra.audit.iter().cloned());
+            writes.queued = self.chat_jobs(IncidentId(l.row.incident_id), Some(id));
             match self
                 .store
                 .append_transition(
@@ -999,7 +1010,7 @@ impl Engine {
                             .await?;
                     }
                     self.record_outcome(&l, contained, now).await;
-                    self.after_transition(id, incident, &outcome.effects, job_ids, payloads)
+                    self.after_transition(&outcome.effects, job_ids, payloads)
                         .await;
                     l.events.extend(events);
                     return Ok((l, true));

@@ -57,6 +57,10 @@ pub struct TransitionWrites {
     /// Insert `jobs` already claimed by this worker for this lease, so the
     /// caller runs them at once (the fast path for pre-authorised actions).
     pub claim_by: Option<(String, std::time::Duration)>,
+    /// Jobs written queued, never claimed (chat syncs: the job loop runs
+    /// them in order per incident), committed with the transition so a
+    /// crash cannot lose the chat update of a decision.
+    pub queued: Vec<NewJob>,
 }
 
 /// A stored decision (the cached head of its event stream).
@@ -135,6 +139,9 @@ macro_rules! write_transition {
         let claim = w.claim_by.as_ref().map(|(who, lease)| (who.as_str(), *lease));
         for j in &w.jobs {
             job_ids.push(super::jobs::insert_job!($tx, j, claim, $now));
+        }
+        for j in &w.queued {
+            super::jobs::insert_job!($tx, j, None, $now);
         }
         if let Some(s) = &w.saved_state {
             sqlx::query("update decisions set saved_state = $1 where id = $2")
@@ -352,7 +359,7 @@ impl TransitionWrites {
                 }
             }
         };
-        for j in &mut w.jobs {
+        for j in w.jobs.iter_mut().chain(w.queued.iter_mut()) {
             fix(&mut j.payload);
             if let Some(k) = &mut j.dedup_key {
                 *k = k.replace("$decision", &s);
