@@ -103,17 +103,25 @@ impl super::Store {
     pub async fn find_asset(&self, host_or_ip: &str) -> Result<Option<Asset>> {
         let key = host_or_ip.trim().to_lowercase();
         let short = key.split('.').next().unwrap_or(&key).to_owned();
-        let ip_pattern = format!("%\"{key}\"%");
+        // Only an address is looked for among the assets' IPs: that search
+        // reads every asset (the IPs are a JSON list), and doing it for every
+        // host name made each alert's enrichment scan the whole inventory.
+        // Two statements rather than one with an optional clause, so that a
+        // generic plan cannot keep the scan for host names.
+        let by_ip = key.parse::<std::net::IpAddr>().is_ok();
+        let sql = if by_ip {
+            "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
+             where hostname = $1 or hostname = $2 or ips like $3 order by hostname = $1 desc limit 1"
+        } else {
+            "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
+             where hostname = $1 or hostname = $2 order by hostname = $1 desc limit 1"
+        };
         on_pool!(&self.read, p => {
-            let row = sqlx::query_as::<_, AssetDb>(
-                "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
-                 where hostname = $1 or hostname = $2 or ips like $3 order by hostname = $1 desc limit 1",
-            )
-            .bind(&key)
-            .bind(&short)
-            .bind(&ip_pattern)
-            .fetch_optional(p)
-            .await?;
+            let mut q = sqlx::query_as::<_, AssetDb>(sql).bind(&key).bind(&short);
+            if by_ip {
+                q = q.bind(format!("%\"{key}\"%"));
+            }
+            let row = q.fetch_optional(p).await?;
             row.map(AssetDb::into_asset).transpose()
         })
     }
