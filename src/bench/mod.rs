@@ -57,9 +57,8 @@ const HEIDI: &str = "U08HEIDI";
 const TEAM: &str = "TBENCH";
 /// Why the child paces Slack posts at 1 ms (printed with the results).
 const PACING_NOTE: &str = "Slack pacing is 1ms, not the default 1s: the fake Slack does not rate-limit, \
-and at 1s a chat sync holds its job slot 1s per thread reply (e.g. each related alert) while the job loop \
-waits for its whole claimed batch, so decision messages lag the alert by tens of seconds and the approve \
-series cannot run within the time limit";
+and at 1s every post to the one triage channel that the 100,000 noise alerts share waits its turn while \
+holding a chat slot, so the approve series' decision messages would wait behind them for minutes";
 const MATRIX: &str = include_str!("../../config/authority.toml");
 /// One playbook: a ransomware alert isolates its host, at any severity, so
 /// high severity takes the `auto` rule and medium the `approval` rule.

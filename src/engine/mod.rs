@@ -124,6 +124,8 @@ pub struct Engine {
     wake_timers: Notify,
     /// Limits how many jobs run at once in this process.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Limits how many chat syncs run at once (see [`Engine::slots_for`]).
+    chat_slots: Arc<tokio::sync::Semaphore>,
     /// Group commit for job ends, started on first use (inside the runtime).
     finisher: std::sync::OnceLock<finish::Finisher>,
     pub shutdown: CancellationToken,
@@ -231,6 +233,7 @@ impl Engine {
             wake_jobs: Notify::new(),
             wake_timers: Notify::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(workers)),
+            chat_slots: Arc::new(tokio::sync::Semaphore::new(workers)),
             finisher: std::sync::OnceLock::new(),
             shutdown: CancellationToken::new(),
         }
@@ -340,7 +343,7 @@ impl Engine {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             for job in jobs {
-                let Ok(permit) = Arc::clone(&me.slots).acquire_owned().await else {
+                let Ok(permit) = Arc::clone(me.slots_for(&job.queue)).acquire_owned().await else {
                     return;
                 };
                 let me2 = Arc::clone(&me);
@@ -352,22 +355,49 @@ impl Engine {
         });
     }
 
-    /// Claims and runs every due job of every queue once. Returns how many ran.
+    /// Claims and runs every due job of every queue once, and waits for them
+    /// (the step function tests drive). Returns how many ran.
     pub async fn run_due_jobs(self: &Arc<Self>) -> Result<usize, StoreError> {
+        self.claim_due_jobs(true).await
+    }
+
+    /// The slots a queue's jobs run in. Chat syncs have their own: a sync
+    /// paced by a platform's rate limit sleeps while holding its slot, and
+    /// must never keep a pre-authorised containment from running.
+    fn slots_for(&self, queue: &str) -> &Arc<tokio::sync::Semaphore> {
+        if queue == "chat" {
+            &self.chat_slots
+        } else {
+            &self.slots
+        }
+    }
+
+    /// Claims due jobs (no more per queue than it has free slots) and runs
+    /// them; `wait` waits for them to finish. The loop does not wait, so one
+    /// slow job (a paced chat sync) does not hold back every other queue.
+    async fn claim_due_jobs(self: &Arc<Self>, wait: bool) -> Result<usize, StoreError> {
         let mut n = 0;
         for q in QUEUES {
-            let free = i64::try_from(self.slots.available_permits())
-                .unwrap_or(0)
-                .max(1);
+            let slots = self.slots_for(q);
+            let free = i64::try_from(slots.available_permits()).unwrap_or(0);
+            if free == 0 && !wait {
+                continue;
+            }
             let jobs = self
                 .store
-                .claim_jobs(q, &self.worker_id, self.now(), self.cfg.job_lease, free)
+                .claim_jobs(
+                    q,
+                    &self.worker_id,
+                    self.now(),
+                    self.cfg.job_lease,
+                    free.max(1),
+                )
                 .await?;
             n += jobs.len();
             let mut handles = Vec::new();
             for job in jobs {
                 let me = Arc::clone(self);
-                let slots = Arc::clone(&self.slots);
+                let slots = Arc::clone(slots);
                 handles.push(tokio::spawn(async move {
                     let Ok(_permit) = slots.acquire_owned().await else {
                         return;
@@ -375,8 +405,10 @@ impl Engine {
                     me.run_job(job).await;
                 }));
             }
-            for h in handles {
-                let _ = h.await;
+            if wait {
+                for h in handles {
+                    let _ = h.await;
+                }
             }
         }
         Ok(n)
@@ -391,7 +423,7 @@ impl Engine {
     /// [`LOOP_COALESCE`] before the next look.
     pub async fn job_loop(self: Arc<Self>) {
         loop {
-            if let Err(e) = self.run_due_jobs().await {
+            if let Err(e) = self.claim_due_jobs(false).await {
                 tracing::warn!(error = %e, "job worker: store unavailable, retrying");
             }
             let next = self.store.next_job_due().await.ok().flatten();
