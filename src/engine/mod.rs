@@ -233,7 +233,9 @@ impl Engine {
             wake_jobs: Notify::new(),
             wake_timers: Notify::new(),
             slots: Arc::new(tokio::sync::Semaphore::new(workers)),
-            chat_slots: Arc::new(tokio::sync::Semaphore::new(workers)),
+            // A chat sync spends most of its time waiting on the platform's
+            // pacing; a few at once keep every channel busy.
+            chat_slots: Arc::new(tokio::sync::Semaphore::new((workers / 4).max(2))),
             finisher: std::sync::OnceLock::new(),
             shutdown: CancellationToken::new(),
         }

@@ -89,6 +89,11 @@ pub fn correlation_keys(a: &NewAlert) -> Vec<String> {
     keys
 }
 
+/// The multi-row statements below are built per batch and run with
+/// `persistent(false)`: their text changes with the row count, and caching
+/// each variant per connection held megabytes of SQL text and prepared
+/// statements for nothing.
+///
 /// Keys per `in (…)` lookup and rows per multi-row statement: well inside
 /// SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
 const LOOKUP_CHUNK: usize = 1000;
@@ -174,7 +179,7 @@ impl super::Store {
                 );
                 push_list(&mut q, chunk);
                 q.push(") group by dedup_key)");
-                for r in q.build().fetch_all(&mut *tx).await? {
+                for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
                     stored_alerts.insert(r.try_get("dedup_key")?, plan::StoredAlert {
                         id: r.try_get("id")?,
                         incident_id: r.try_get("incident_id")?,
@@ -196,7 +201,7 @@ impl super::Store {
                 q.push(" and k.key in (");
                 push_list(&mut q, chunk);
                 q.push(")");
-                for r in q.build().fetch_all(&mut *tx).await? {
+                for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
                     stored_keys.entry(r.try_get("key")?).or_default().push(plan::StoredKey {
                         incident_id: r.try_get("incident_id")?,
                         last_seen_ms: r.try_get("last_seen_ms")?,
@@ -238,7 +243,7 @@ impl super::Store {
                             .push_bind(n.last_alert_at)
                             .push_bind(n.drill);
                     });
-                    q.build().execute(&mut *tx).await?;
+                    q.build().persistent(false).execute(&mut *tx).await?;
                 }
             }
             let incident_id = |r: plan::Ref| match r {
@@ -264,7 +269,7 @@ impl super::Store {
                         .push_bind(t.detected_at);
                 });
                 q.push(") as v where incidents.id = v.column1");
-                q.build().execute(&mut *tx).await?;
+                q.build().persistent(false).execute(&mut *tx).await?;
             }
 
             // 6. Correlation keys.
@@ -276,7 +281,7 @@ impl super::Store {
                     b.push_bind(k.as_str()).push_bind(incident_id(*r)).push_bind(**seen);
                 });
                 q.push(" on conflict (key, incident_id) do update set last_seen_ms = excluded.last_seen_ms");
-                q.build().execute(&mut *tx).await?;
+                q.build().persistent(false).execute(&mut *tx).await?;
             }
 
             // 7. New alerts.
@@ -328,7 +333,7 @@ impl super::Store {
                         .push_bind(inc.drill);
                 });
                 q.push(" returning id, dedup_key");
-                for r in q.build().fetch_all(&mut *tx).await? {
+                for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
                     alert_ids.insert(r.try_get("dedup_key")?, r.try_get("id")?);
                 }
             }
@@ -357,7 +362,7 @@ impl super::Store {
                         .push_bind(status_str(r.status));
                 });
                 q.push(") as v where alerts.id = v.column1");
-                q.build().execute(&mut *tx).await?;
+                q.build().persistent(false).execute(&mut *tx).await?;
             }
 
             // 9. Pipeline jobs: one per new alert, and one more when a tool
@@ -400,7 +405,7 @@ impl super::Store {
                         .push_bind(*now);
                 });
                 q.push(" on conflict (dedup_key) do nothing returning id, dedup_key");
-                for r in q.build().fetch_all(&mut *tx).await? {
+                for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
                     job_ids.insert(r.try_get("dedup_key")?, r.try_get("id")?);
                 }
             }

@@ -334,7 +334,7 @@ impl super::Store {
                     b.push_bind(e.alert.0).push_bind(e.json.as_str()).push_bind(e.partial);
                 });
                 q.push(") as v where alerts.id = v.column1");
-                q.build().execute(&mut *tx).await?;
+                q.build().persistent(false).execute(&mut *tx).await?;
             }
             let mut seen: Vec<(&str, Option<&str>, String)> = Vec::new();
             for job in done.iter().flat_map(|d| &d.enqueue) {
@@ -360,7 +360,7 @@ impl super::Store {
                     sep.push_bind(d.job);
                 }
                 q.push(") returning id");
-                for r in q.build().fetch_all(&mut *tx).await? {
+                for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
                     finished.push(r.try_get::<i64, _>("id")?);
                 }
             }
