@@ -2,7 +2,7 @@
 //! pipeline job) and the read side used by the API and the web console.
 
 use super::ingest_plan as plan;
-use super::{Result, StoreError, json_err, ms, on_pool};
+use super::{Result, StoreError, json_err, ms, on_pool, row_runs};
 use crate::domain::{AlertId, IncidentId, NewAlert, Severity, Timestamp, alert::AlertStatus};
 use serde::Serialize;
 use sqlx::Row;
@@ -153,7 +153,8 @@ impl super::Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let (dedup_keys, corr_keys) = plan::lookup_keys(batch);
+        let keys = plan::batch_keys(batch);
+        let (dedup_keys, corr_keys) = (&keys.dedup, &keys.corr);
         let oldest = batch
             .iter()
             .map(|i| i.received_at)
@@ -162,16 +163,12 @@ impl super::Store {
         let corr_since =
             ms(oldest) - i64::try_from(windows.correlation.as_millis()).unwrap_or(i64::MAX / 2);
         let pg = matches!(self.write, super::Pool::Postgres(_));
-        let budget = self.statement_budget();
-        let runs = |n: usize, max: usize, size: &dyn Fn(usize) -> usize| {
-            super::sized_runs(n, max, budget, size)
-        };
         on_pool!(&self.write, p => {
             let mut tx = p.begin().await?;
 
             // 1. The newest stored alert of every dedup key of the batch.
             let mut stored_alerts: HashMap<String, plan::StoredAlert> = HashMap::new();
-            for r in runs(dedup_keys.len(), LOOKUP_CHUNK, &|i| dedup_keys[i].len() + 12) {
+            for r in row_runs(dedup_keys.len(), LOOKUP_CHUNK) {
                 let chunk = &dedup_keys[r];
                 let mut q = builder(p,
                     "select id, incident_id, dedup_key, last_seen_at from alerts \
@@ -190,7 +187,7 @@ impl super::Store {
 
             // 2. The open incidents of every correlation key, inside the window.
             let mut stored_keys: HashMap<String, Vec<plan::StoredKey>> = HashMap::new();
-            for r in runs(corr_keys.len(), LOOKUP_CHUNK, &|i| corr_keys[i].len() + 12) {
+            for r in row_runs(corr_keys.len(), LOOKUP_CHUNK) {
                 let chunk = &corr_keys[r];
                 let mut q = builder(p,
                     "select k.key, k.incident_id, k.last_seen_ms, i.drill from incident_keys k \
@@ -211,7 +208,7 @@ impl super::Store {
             }
 
             // 3. Every alert decided in order, in memory.
-            let plan = plan::plan(batch, windows, stored_alerts, stored_keys);
+            let plan = plan::plan(batch, &keys, windows, stored_alerts, stored_keys);
 
             // 4. New incidents, with ids taken up front so that the alerts
             //    and keys of this batch can name them.
@@ -227,8 +224,7 @@ impl super::Store {
                 for r in sqlx::query(sql).bind(n).fetch_all(&mut *tx).await? {
                     incident_ids.push(r.try_get("id")?);
                 }
-                let size = |i: usize| batch[plan.new_incidents[i].first].alert.title.len() + 120;
-                for r in runs(plan.new_incidents.len(), ROWS_CHUNK, &size) {
+                for r in row_runs(plan.new_incidents.len(), ROWS_CHUNK) {
                     let (chunk, ids) = (&plan.new_incidents[r.clone()], &incident_ids[r]);
                     let mut q = builder(p,
                         "insert into incidents (id, title, severity, status, opened_at, detected_at, last_alert_at, drill) ",
@@ -254,7 +250,7 @@ impl super::Store {
             // 5. Stored incidents that gained alerts: severity is the maximum,
             //    detection the earliest.
             let touched: Vec<_> = plan.touched.iter().collect();
-            for r in runs(touched.len(), ROWS_CHUNK, &|_| 90) {
+            for r in row_runs(touched.len(), ROWS_CHUNK) {
                 let chunk = &touched[r];
                 let mut q = builder(p,
                     "update incidents set severity = case when severity < v.column2 then v.column2 else severity end, \
@@ -274,7 +270,7 @@ impl super::Store {
 
             // 6. Correlation keys.
             let keys: Vec<_> = plan.keys.iter().collect();
-            for r in runs(keys.len(), ROWS_CHUNK, &|i| keys[i].0.0.len() + 50) {
+            for r in row_runs(keys.len(), ROWS_CHUNK) {
                 let chunk = &keys[r];
                 let mut q = builder(p, "insert into incident_keys (key, incident_id, last_seen_ms) ");
                 q.push_values(chunk, |mut b, ((k, r), seen)| {
@@ -295,13 +291,7 @@ impl super::Store {
                 ));
             }
             let mut alert_ids: HashMap<String, i64> = HashMap::with_capacity(plan.new_alerts.len());
-            let size = |i: usize| {
-                let (row, (obs, tags, raw)) = (&plan.new_alerts[i], &encoded[i]);
-                let a = &batch[row.input].alert;
-                obs.len() + tags.len() + raw.len() + a.title.len() + a.fingerprint.len()
-                    + a.description.as_ref().map_or(0, String::len) + row.dedup_key.len() * 2 + 400
-            };
-            for r in runs(plan.new_alerts.len(), ROWS_CHUNK, &size) {
+            for r in row_runs(plan.new_alerts.len(), ROWS_CHUNK) {
                 let (chunk, enc) = (&plan.new_alerts[r.clone()], &encoded[r]);
                 let mut q = builder(p,
                     "insert into alerts (incident_id, format, sender, source_id, fingerprint, dedup_key, title, \
@@ -349,7 +339,7 @@ impl super::Store {
 
             // 8. Repeats of stored alerts: the count goes up.
             let repeats: Vec<_> = plan.repeats.iter().collect();
-            for r in runs(repeats.len(), ROWS_CHUNK, &|_| 90) {
+            for r in row_runs(repeats.len(), ROWS_CHUNK) {
                 let chunk = &repeats[r];
                 let mut q = builder(p,
                     "update alerts set occurrences = occurrences + v.column2, last_seen_at = v.column3, \
@@ -368,31 +358,32 @@ impl super::Store {
             // 9. Pipeline jobs: one per new alert, and one more when a tool
             //    resolves an alert (a resolution is news: the pipeline runs
             //    again, proposing nothing twice, and may close the incident).
-            let (status, attempts, lease, by) = match claim_by {
-                Some((w, lease)) => ("running", 1_i64, Some(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4)), Some(w)),
-                None => ("queued", 0_i64, None, None),
-            };
             let mut jobs: Vec<(String, i64, Timestamp)> = Vec::new();
+            let mut job_keys: Vec<Option<String>> = Vec::with_capacity(plan.outcomes.len());
+            let mut keyed = std::collections::HashSet::new();
             for o in &plan.outcomes {
-                let Some(kind) = o.job else { continue };
-                let id = alert_id(o.alert)?;
-                let key = match kind {
-                    plan::PipelineJob::New => format!("pipeline:{id}"),
-                    plan::PipelineJob::Resolved => format!("pipeline:{id}:resolved"),
+                let key = match o.job {
+                    None => None,
+                    Some(plan::PipelineJob::New) => Some(format!("pipeline:{}", alert_id(o.alert)?)),
+                    Some(plan::PipelineJob::Resolved) => Some(format!("pipeline:{}:resolved", alert_id(o.alert)?)),
                 };
-                if !jobs.iter().any(|(k, _, _)| *k == key) {
-                    jobs.push((key, id, o.received_at));
+                if let Some(k) = &key
+                    && keyed.insert(k.clone())
+                {
+                    jobs.push((k.clone(), alert_id(o.alert)?, o.received_at));
                 }
+                job_keys.push(key);
             }
             let max_attempts = super::NewJob::new("pipeline", serde_json::Value::Null, oldest).max_attempts;
             let mut job_ids: HashMap<String, i64> = HashMap::with_capacity(jobs.len());
-            for r in runs(jobs.len(), ROWS_CHUNK, &|i| jobs[i].0.len() + 160) {
+            for r in row_runs(jobs.len(), ROWS_CHUNK) {
                 let chunk = &jobs[r];
                 let mut q = builder(p,
                     "insert into jobs (queue, dedup_key, payload, status, run_at_ms, attempts, max_attempts, \
                      lease_until_ms, locked_by, created_at) ",
                 );
                 q.push_values(chunk, |mut b, (key, alert, now)| {
+                    let (status, attempts, lease, by) = super::jobs::claim_columns(claim_by, *now);
                     b.push_bind("pipeline")
                         .push_bind(key.as_str())
                         .push_bind(format!("{{\"alert_id\":{alert}}}"))
@@ -400,7 +391,7 @@ impl super::Store {
                         .push_bind(ms(*now))
                         .push_bind(attempts)
                         .push_bind(max_attempts)
-                        .push_bind(lease.map(|l| ms(*now) + l))
+                        .push_bind(lease)
                         .push_bind(by)
                         .push_bind(*now);
                 });
@@ -412,13 +403,9 @@ impl super::Store {
             tx.commit().await?;
 
             let mut out = Vec::with_capacity(batch.len());
-            for o in &plan.outcomes {
+            for (o, key) in plan.outcomes.iter().zip(job_keys) {
                 let id = alert_id(o.alert)?;
-                let job = match o.job {
-                    Some(plan::PipelineJob::New) => job_ids.remove(&format!("pipeline:{id}")),
-                    Some(plan::PipelineJob::Resolved) => job_ids.remove(&format!("pipeline:{id}:resolved")),
-                    None => None,
-                };
+                let job = key.and_then(|k| job_ids.remove(&k));
                 out.push((
                     IngestedAlert {
                         alert_id: AlertId(id),
@@ -451,24 +438,6 @@ impl super::Store {
             .bind(id.0)
             .fetch_all(p)
             .await?)
-        })
-    }
-
-    /// Records the enrichment result on the alert.
-    pub async fn set_enrichment(
-        &self,
-        id: AlertId,
-        enrichment: &serde_json::Value,
-        partial: bool,
-    ) -> Result<()> {
-        on_pool!(&self.write, p => {
-            sqlx::query("update alerts set enrichment = $1, enrichment_partial = $2 where id = $3")
-                .bind(enrichment.to_string())
-                .bind(partial)
-                .bind(id.0)
-                .execute(p)
-                .await?;
-            Ok(())
         })
     }
 

@@ -110,21 +110,30 @@ pub(crate) struct Plan {
     pub keys: BTreeMap<(String, Ref), i64>,
 }
 
-/// The distinct dedup and correlation keys of a batch, for the two lookups.
-pub(crate) fn lookup_keys(batch: &[IncomingAlert]) -> (Vec<String>, Vec<String>) {
-    let mut dedup: Vec<String> = batch
+/// The keys of a batch, computed once: each alert's dedup key and
+/// correlation keys, and the distinct ones for the two lookups.
+pub(crate) struct BatchKeys {
+    pub per_alert: Vec<(String, Vec<String>)>,
+    pub dedup: Vec<String>,
+    pub corr: Vec<String>,
+}
+
+pub(crate) fn batch_keys(batch: &[IncomingAlert]) -> BatchKeys {
+    let per_alert: Vec<(String, Vec<String>)> = batch
         .iter()
-        .map(|i| dedup_key(&i.alert, &i.sender))
+        .map(|i| (dedup_key(&i.alert, &i.sender), correlation_keys(&i.alert)))
         .collect();
+    let mut dedup: Vec<String> = per_alert.iter().map(|(d, _)| d.clone()).collect();
     dedup.sort_unstable();
     dedup.dedup();
-    let mut corr: Vec<String> = batch
-        .iter()
-        .flat_map(|i| correlation_keys(&i.alert))
-        .collect();
+    let mut corr: Vec<String> = per_alert.iter().flat_map(|(_, c)| c.clone()).collect();
     corr.sort_unstable();
     corr.dedup();
-    (dedup, corr)
+    BatchKeys {
+        per_alert,
+        dedup,
+        corr,
+    }
 }
 
 fn window_ms(d: std::time::Duration) -> i64 {
@@ -140,12 +149,12 @@ fn window_ms(d: std::time::Duration) -> i64 {
 /// only with drills), or opens a new one.
 pub(crate) fn plan(
     batch: &[IncomingAlert],
+    batch_keys: &BatchKeys,
     windows: IngestWindows,
     stored_alerts: HashMap<String, StoredAlert>,
     stored_keys: HashMap<String, Vec<StoredKey>>,
 ) -> Plan {
     let mut p = Plan::default();
-    // Newest alert per dedup key, stored or created by this batch.
     // Newest alert per dedup key, stored or created by this batch, with its
     // incident and when it was last seen.
     let mut latest: HashMap<String, (Ref, Ref, Timestamp)> = stored_alerts
@@ -172,7 +181,8 @@ pub(crate) fn plan(
     for (i, inc) in batch.iter().enumerate() {
         let a = &inc.alert;
         let now = inc.received_at;
-        let key = dedup_key(a, &inc.sender);
+        let (key, ckeys) = &batch_keys.per_alert[i];
+        let key = key.clone();
         let since = now - dedup_window;
         let repeat_of = latest
             .get(&key)
@@ -210,7 +220,6 @@ pub(crate) fn plan(
         }
 
         let detected = a.detected_at.unwrap_or(now);
-        let ckeys = correlation_keys(a);
         let corr_since = super::ms(now) - corr_window;
         let found = ckeys.iter().find_map(|k| {
             keys.get(k)?
@@ -251,7 +260,7 @@ pub(crate) fn plan(
             }
         };
         let now_ms = super::ms(now);
-        for k in ckeys {
+        for k in ckeys.iter().cloned() {
             let cands = keys.entry(k.clone()).or_default();
             match cands.iter_mut().find(|(r, _, _)| *r == incident) {
                 Some(c) => c.1 = now_ms,
@@ -331,6 +340,7 @@ mod tests {
         ];
         let p = plan(
             &batch,
+            &batch_keys(&batch),
             IngestWindows::default(),
             HashMap::new(),
             HashMap::new(),
@@ -366,13 +376,20 @@ mod tests {
         let firing = vec![alert("a", "h", Severity::Low, AlertStatus::Firing, 0)];
         let p = plan(
             &firing,
+            &batch_keys(&firing),
             IngestWindows::default(),
             stored.clone(),
             HashMap::new(),
         );
         assert!(!p.outcomes[0].duplicate);
         let resolved = vec![alert("a", "h", Severity::Low, AlertStatus::Resolved, 0)];
-        let p = plan(&resolved, IngestWindows::default(), stored, HashMap::new());
+        let p = plan(
+            &resolved,
+            &batch_keys(&resolved),
+            IngestWindows::default(),
+            stored,
+            HashMap::new(),
+        );
         assert!(p.outcomes[0].duplicate);
         assert_eq!(p.outcomes[0].incident, Ref::Stored(3));
         assert_eq!(p.repeats[&7].count, 1);
@@ -406,7 +423,13 @@ mod tests {
             ],
         )]);
         let batch = vec![alert("x", "h", Severity::Critical, AlertStatus::Firing, 0)];
-        let p = plan(&batch, IngestWindows::default(), HashMap::new(), keys);
+        let p = plan(
+            &batch,
+            &batch_keys(&batch),
+            IngestWindows::default(),
+            HashMap::new(),
+            keys,
+        );
         assert_eq!(p.outcomes[0].incident, Ref::Stored(2));
         assert_eq!(p.touched[&2].severity, Severity::Critical);
     }

@@ -73,14 +73,7 @@ macro_rules! insert_job {
     ($tx:ident, $job:expr, $claim:expr, $now:expr) => {{
         let job: &$crate::store::NewJob = $job;
         let claim: Option<(&str, std::time::Duration)> = $claim;
-        let (status, lease, by) = match claim {
-            Some((w, lease)) => (
-                "running",
-                Some($crate::store::ms($now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)),
-                Some(w.to_owned()),
-            ),
-            None => ("queued", None, None),
-        };
+        let (status, attempts, lease, by) = $crate::store::jobs::claim_columns(claim, $now);
         let sql = if job.coalesce && claim.is_none() {
             // `$10 = ordering_key` is null-safe enough: coalescing jobs carry one.
             "insert into jobs (queue, dedup_key, payload, status, run_at_ms, attempts, max_attempts, \
@@ -100,7 +93,7 @@ macro_rules! insert_job {
         .bind(job.payload.to_string())
         .bind(status)
         .bind($crate::store::ms(job.run_at))
-        .bind(if claim.is_some() { 1_i64 } else { 0_i64 })
+        .bind(attempts)
         .bind(job.max_attempts)
         .bind(lease)
         .bind(by)
@@ -115,6 +108,23 @@ macro_rules! insert_job {
     }};
 }
 pub(crate) use insert_job;
+
+/// Status, attempts, lease end and owner of a new job: queued, or born
+/// claimed by `claim` (worker, lease) at `now` so its creator runs it at once.
+pub(crate) fn claim_columns(
+    claim: Option<(&str, Duration)>,
+    now: Timestamp,
+) -> (&'static str, i64, Option<i64>, Option<&str>) {
+    match claim {
+        Some((w, lease)) => (
+            "running",
+            1,
+            Some(ms(now) + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)),
+            Some(w),
+        ),
+        None => ("queued", 0, None, None),
+    }
+}
 
 /// Inserts a timer inside an open transaction.
 macro_rules! insert_timer {
@@ -324,8 +334,7 @@ impl super::Store {
         on_pool!(&self.write, p => {
             let mut tx = p.begin().await?;
             let enriched: Vec<_> = done.iter().filter_map(|d| d.enrichment.as_ref()).collect();
-            let budget = self.statement_budget();
-            for r in super::sized_runs(enriched.len(), 500, budget, |i| enriched[i].json.len() + 40) {
+            for r in super::row_runs(enriched.len(), 500) {
                 let chunk = &enriched[r];
                 let mut q = sqlx::QueryBuilder::new(
                     "update alerts set enrichment = v.column2, enrichment_partial = v.column3 from (",
@@ -336,17 +345,15 @@ impl super::Store {
                 q.push(") as v where alerts.id = v.column1");
                 q.build().persistent(false).execute(&mut *tx).await?;
             }
-            let mut seen: Vec<(&str, Option<&str>, String)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for job in done.iter().flat_map(|d| &d.enqueue) {
                 let key = (job.queue.as_str(), job.ordering_key.as_deref(), job.payload.to_string());
-                if job.coalesce && seen.contains(&key) {
-                    continue;
+                if seen.insert(key) || !job.coalesce {
+                    insert_job!(tx, job, None, now);
                 }
-                seen.push(key);
-                insert_job!(tx, job, None, now);
             }
             let mut finished = Vec::with_capacity(done.len());
-            for r in super::sized_runs(done.len(), 1000, budget, |_| 12) {
+            for r in super::row_runs(done.len(), 1000) {
                 let chunk = &done[r];
                 let mut q = sqlx::QueryBuilder::new(
                     "update jobs set status = 'done', lease_until_ms = null, finished_at = ",

@@ -252,47 +252,9 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Milliseconds since the epoch, the unit of the scheduler columns.
-/// Splits `n` rows into runs of at most `max_rows` whose estimated size
-/// (`size(i)` bytes for row `i`) stays under `budget`; a row larger than the
-/// budget runs alone.
-pub(crate) fn sized_runs(
-    n: usize,
-    max_rows: usize,
-    budget: usize,
-    size: impl Fn(usize) -> usize,
-) -> Vec<std::ops::Range<usize>> {
-    let mut runs = Vec::new();
-    let (mut start, mut bytes) = (0, 0usize);
-    for i in 0..n {
-        let b = size(i);
-        if i > start && (i - start >= max_rows || bytes.saturating_add(b) > budget) {
-            runs.push(start..i);
-            start = i;
-            bytes = 0;
-        }
-        bytes = bytes.saturating_add(b);
-    }
-    if start < n {
-        runs.push(start..n);
-    }
-    runs
-}
-
-impl Store {
-    /// How many bytes one multi-row statement may carry.
-    ///
-    /// On PostgreSQL a statement larger than the socket's send buffer goes
-    /// out in several writes, and sqlx 0.9.0 does not set `TCP_NODELAY`
-    /// (launchbadge/sqlx#4335, fixed upstream but not released): Nagle holds
-    /// the tail until the server's delayed ACK, ~40 ms per statement. Runs of
-    /// a few KiB avoid the stall at the cost of a few more round trips.
-    /// SQLite has no socket: one run per `max_rows`.
-    pub(crate) fn statement_budget(&self) -> usize {
-        match self.write {
-            Pool::Postgres(_) => 256 * 1024,
-            Pool::Sqlite(_) => usize::MAX,
-        }
-    }
+/// `0..n` in runs of at most `max` rows, one multi-row statement each.
+pub(crate) fn row_runs(n: usize, max: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..n).step_by(max.max(1)).map(move |s| s..(s + max).min(n))
 }
 
 pub(crate) fn ms(t: crate::domain::Timestamp) -> i64 {
@@ -302,11 +264,12 @@ pub(crate) fn ms(t: crate::domain::Timestamp) -> i64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn runs_respect_rows_and_bytes() {
-        let sizes = [10, 10, 10, 50, 10, 10];
-        let runs = super::sized_runs(sizes.len(), 2, 25, |i| sizes[i]);
-        assert_eq!(runs, vec![0..2, 2..3, 3..4, 4..6]);
-        assert!(super::sized_runs(0, 2, 25, |_| 1).is_empty());
+    fn row_runs_cover_every_row_once() {
+        assert_eq!(
+            super::row_runs(5, 2).collect::<Vec<_>>(),
+            vec![0..2, 2..4, 4..5]
+        );
+        assert_eq!(super::row_runs(0, 2).count(), 0);
     }
 
     #[test]
