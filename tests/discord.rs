@@ -314,12 +314,15 @@ async fn quorum_flow(postgres: bool) {
             .path
             .starts_with(&format!("/channels/{channel}/messages/"))
     );
+    // The pre-authorised decisions of the same incident are contained first;
+    // wait for this decision's own containment, the last of its events.
+    let prefix = format!("dec-{} ", d.id);
     let calls = discord
         .wait_for("the contained event in the thread", |c| {
             c.iter().any(|c| {
-                c.body["content"]
-                    .as_str()
-                    .is_some_and(|s| s.contains("contained") && s.contains("✅"))
+                c.body["content"].as_str().is_some_and(|s| {
+                    s.starts_with(&prefix) && s.contains("contained") && s.contains("✅")
+                })
             })
         })
         .await;
