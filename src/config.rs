@@ -125,6 +125,10 @@ pub struct EngineConfig {
     /// about this long.
     #[serde(deserialize_with = "dur::de")]
     pub leader_interval: Duration,
+    /// Jobs that finished (done) are deleted this long after; failed jobs
+    /// stay for operators (the `jobs` table, `cordon_jobs{status="failed"}`).
+    #[serde(deserialize_with = "dur::de")]
+    pub job_retention: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,6 +226,7 @@ impl Default for EngineConfig {
             confirm_interval: Duration::from_secs(5),
             confirm_attempts: 60,
             leader_interval: Duration::from_secs(2),
+            job_retention: Duration::from_secs(7 * 86_400),
         }
     }
 }

@@ -620,3 +620,66 @@ async fn a_drill_asks_people_for_real_but_never_calls_a_vendor() {
     assert!(list.is_empty(), "{list:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn finished_jobs_are_deleted_after_the_retention_and_failed_ones_stay() {
+    let app = spawn_app(Options::default()).await;
+    let r = app
+        .post_alert(
+            "crowdstrike",
+            &crowdstrike_alert("ws-keep", "aid-keep", 30, "k1"),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let done = || async {
+        app.engine
+            .store
+            .list_jobs(Some("done"), 100)
+            .await
+            .expect("jobs")
+            .iter()
+            .any(|j| j.queue == "pipeline")
+    };
+    app.eventually("the pipeline job is done", done).await;
+    // A failed job, for operators to look at.
+    let failing = cordon::store::NewJob::new("execute", serde_json::json!({}), app.engine.now());
+    let id = app
+        .engine
+        .store
+        .enqueue(&failing, app.engine.now())
+        .await
+        .expect("enqueue")
+        .expect("id");
+    let claimed = app
+        .engine
+        .store
+        .claim_jobs(
+            "execute",
+            "op",
+            app.engine.now(),
+            Duration::from_secs(60),
+            10,
+        )
+        .await
+        .expect("claim");
+    assert!(claimed.iter().any(|j| j.id == id));
+    let now = app.engine.now();
+    app.engine
+        .store
+        .retry_or_fail_job(id, "op", "vendor said no", now, true, now)
+        .await
+        .expect("fail");
+    // Inside the retention (7 days by default) nothing goes.
+    assert_eq!(app.engine.prune_jobs().await.expect("prune"), 0);
+    app.clock.advance(Duration::from_secs(8 * 86_400));
+    assert!(app.engine.prune_jobs().await.expect("prune") >= 1);
+    assert!(!done().await, "the done pipeline job was deleted");
+    let failed = app
+        .engine
+        .store
+        .list_jobs(Some("failed"), 10)
+        .await
+        .expect("jobs");
+    assert_eq!(failed.len(), 1, "the failed job stays");
+    app.stop().await;
+}

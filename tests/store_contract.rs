@@ -593,6 +593,132 @@ async fn retryable_failures_wait_and_exhausted_jobs_are_marked_failed() {
 }
 
 #[tokio::test]
+async fn one_claim_takes_due_jobs_of_several_queues_oldest_first_up_to_the_limit() {
+    for db in both().await {
+        let l = db.label;
+        let store = db.store().await;
+        for q in ["confirm", "chat", "execute", "execute"] {
+            let job = NewJob::new(q, serde_json::json!({ "q": q }), t0());
+            store.enqueue(&job, t0()).await.expect("enqueue");
+        }
+        let lease = Duration::from_secs(30);
+        let got = store
+            .claim_jobs_of(&["execute", "confirm"], "w", t0(), lease, 2)
+            .await
+            .expect("claim");
+        let queues: Vec<&str> = got.iter().map(|j| j.queue.as_str()).collect();
+        assert_eq!(queues, ["confirm", "execute"], "{l}");
+        let got = store
+            .claim_jobs_of(&["execute", "confirm"], "w", t0(), lease, 10)
+            .await
+            .expect("claim");
+        assert_eq!(got.len(), 1, "{l}");
+        // The chat job was never touched.
+        let queued = store.list_jobs(Some("queued"), 10).await.expect("jobs");
+        assert_eq!(queued.len(), 1, "{l}");
+        assert_eq!(queued[0].queue, "chat", "{l}");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn pruning_deletes_only_jobs_done_before_the_cutoff() {
+    for db in both().await {
+        let l = db.label;
+        let store = db.store().await;
+        let at = |s: i64| t0() + ChronoDuration::seconds(s);
+        for i in 0..5 {
+            let job = NewJob::new("execute", serde_json::json!({ "i": i }), t0());
+            store.enqueue(&job, t0()).await.expect("enqueue");
+        }
+        let lease = Duration::from_secs(60);
+        let jobs = store
+            .claim_jobs("execute", "w", t0(), lease, 4)
+            .await
+            .expect("claim");
+        assert_eq!(jobs.len(), 4, "{l}");
+        // A weekly digest, done long ago: its dedup key keeps a restart from
+        // posting it again, so it stays.
+        let digest = NewJob::new("chat", serde_json::json!({ "kind": "digest" }), t0())
+            .dedup("digest:slack:1");
+        store.enqueue(&digest, t0()).await.expect("enqueue");
+        let d = store
+            .claim_jobs("chat", "w", t0(), lease, 1)
+            .await
+            .expect("claim");
+        assert!(store.complete_job(d[0].id, "w", at(0)).await.expect("done"));
+        // Done long ago, done just now, failed long ago, still running; one queued.
+        assert!(
+            store
+                .complete_job(jobs[0].id, "w", at(0))
+                .await
+                .expect("done")
+        );
+        assert!(
+            store
+                .complete_job(jobs[1].id, "w", at(100))
+                .await
+                .expect("done")
+        );
+        store
+            .retry_or_fail_job(jobs[2].id, "w", "gave up", at(0), true, at(0))
+            .await
+            .expect("fail");
+        assert_eq!(
+            store.prune_done_jobs(at(50), 100).await.expect("prune"),
+            1,
+            "{l}"
+        );
+        assert_eq!(
+            store.prune_done_jobs(at(50), 100).await.expect("prune"),
+            0,
+            "{l}"
+        );
+        let left: Vec<(i64, String)> = store
+            .list_jobs(None, 10)
+            .await
+            .expect("jobs")
+            .into_iter()
+            .map(|j| (j.id, j.status))
+            .collect();
+        assert_eq!(left.len(), 5, "{l}: {left:?}");
+        assert!(!left.iter().any(|(id, _)| *id == jobs[0].id), "{l}");
+        assert!(
+            left.iter().any(|(id, _)| *id == d[0].id),
+            "{l}: the digest stays"
+        );
+        for status in ["done", "failed", "running", "queued"] {
+            assert!(
+                left.iter().any(|(_, s)| s == status),
+                "{l}: {status} kept: {left:?}"
+            );
+        }
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_next_job_due_is_the_earliest_future_start_of_a_queued_job() {
+    for db in both().await {
+        let l = db.label;
+        let store = db.store().await;
+        assert_eq!(store.next_job_due(t0()).await.expect("due"), None, "{l}");
+        let at = |s: i64| t0() + ChronoDuration::seconds(s);
+        // Due already (the worker claims it or waits for a slot), and due later.
+        for s in [-5, 10] {
+            let job = NewJob::new("execute", serde_json::json!({ "s": s }), at(s));
+            store.enqueue(&job, t0()).await.expect("enqueue");
+        }
+        let due = store.next_job_due(t0()).await.expect("due");
+        assert_eq!(due, Some(at(10).timestamp_millis()), "{l}");
+        // Once it is due, it is no longer counted.
+        let due = store.next_job_due(at(10)).await.expect("due");
+        assert_eq!(due, None, "{l}");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
 async fn jobs_sharing_an_ordering_key_run_one_after_the_other() {
     for db in both().await {
         let store = db.store().await;

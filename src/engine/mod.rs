@@ -46,6 +46,7 @@ use crate::store::{
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -126,6 +127,9 @@ pub struct Engine {
     slots: Arc<tokio::sync::Semaphore>,
     /// Limits how many chat syncs run at once (see [`Engine::slots_for`]).
     chat_slots: Arc<tokio::sync::Semaphore>,
+    /// The job loop left due jobs unclaimed for want of a free slot: the
+    /// next job to end wakes it.
+    slots_exhausted: AtomicBool,
     /// Group commit for job ends, started on first use (inside the runtime).
     finisher: std::sync::OnceLock<finish::Finisher>,
     pub shutdown: CancellationToken,
@@ -140,6 +144,15 @@ impl std::fmt::Debug for Engine {
 }
 
 const QUEUES: [&str; 4] = ["pipeline", "execute", "confirm", "chat"];
+
+/// The queues by the slots their jobs run in (see [`Engine::slots_for`]):
+/// the loop claims each group in one statement.
+const SLOT_GROUPS: [&[&str]; 2] = [&["pipeline", "execute", "confirm"], &["chat"]];
+
+/// How often finished jobs past their retention are deleted, and how many
+/// in one statement.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_CHUNK: i64 = 5_000;
 
 /// How long the job loop lets wake-ups gather before it looks again.
 const LOOP_COALESCE: Duration = Duration::from_millis(20);
@@ -236,6 +249,7 @@ impl Engine {
             // A chat sync spends most of its time waiting on the platform's
             // pacing; a few at once keep every channel busy.
             chat_slots: Arc::new(tokio::sync::Semaphore::new((workers / 4).max(2))),
+            slots_exhausted: AtomicBool::new(false),
             finisher: std::sync::OnceLock::new(),
             shutdown: CancellationToken::new(),
         }
@@ -290,8 +304,9 @@ impl Engine {
         Ok(())
     }
 
-    /// The matrix a decision was created under (from memory, else the store).
-    async fn matrix_for(&self, hash: &str) -> Result<Arc<Matrix>, EngineError> {
+    /// The matrix version with this content hash (the one a decision was
+    /// created under): from memory, else the store, then cached.
+    pub async fn matrix_for(&self, hash: &str) -> Result<Arc<Matrix>, EngineError> {
         if let Ok(g) = self.matrices.read()
             && let Some(m) = g.by_hash.get(hash)
         {
@@ -374,21 +389,34 @@ impl Engine {
         }
     }
 
-    /// Claims due jobs (no more per queue than it has free slots) and runs
-    /// them; `wait` waits for them to finish. The loop does not wait, so one
-    /// slow job (a paced chat sync) does not hold back every other queue.
+    /// Claims due jobs (no more than there are free slots) and runs them;
+    /// `wait` waits for them to finish. The loop does not wait, so one slow
+    /// job (a paced chat sync) does not hold back every other queue, and it
+    /// claims the queues sharing slots in one statement. Waiting, queue by
+    /// queue in pipeline → execute → confirm → chat order, is the step
+    /// function tests drive: what one queue's jobs enqueue runs in the same step.
     async fn claim_due_jobs(self: &Arc<Self>, wait: bool) -> Result<usize, StoreError> {
         let mut n = 0;
-        for q in QUEUES {
-            let slots = self.slots_for(q);
+        let groups: Vec<&[&str]> = if wait {
+            QUEUES.iter().map(std::slice::from_ref).collect()
+        } else {
+            SLOT_GROUPS.to_vec()
+        };
+        for qs in groups {
+            let slots = self.slots_for(qs[0]);
             let free = i64::try_from(slots.available_permits()).unwrap_or(0);
             if free == 0 && !wait {
+                self.slots_exhausted.store(true, AtomicOrdering::Relaxed);
+                // A job that ended just before the flag was set did not wake us.
+                if slots.available_permits() > 0 {
+                    self.wake_jobs.notify_one();
+                }
                 continue;
             }
             let jobs = self
                 .store
-                .claim_jobs(
-                    q,
+                .claim_jobs_of(
+                    qs,
                     &self.worker_id,
                     self.now(),
                     self.cfg.job_lease,
@@ -396,6 +424,10 @@ impl Engine {
                 )
                 .await?;
             n += jobs.len();
+            if !wait && i64::try_from(jobs.len()).unwrap_or(i64::MAX) >= free {
+                // Every free slot taken: more may be due behind them.
+                self.slots_exhausted.store(true, AtomicOrdering::Relaxed);
+            }
             let mut handles = Vec::new();
             for job in jobs {
                 let me = Arc::clone(self);
@@ -423,16 +455,25 @@ impl Engine {
     /// database more than the jobs the loop picks up; the fast path runs new
     /// work without the loop anyway. So after a wake-up the loop waits
     /// [`LOOP_COALESCE`] before the next look.
+    ///
+    /// Jobs already due but left unclaimed are not a reason to look again
+    /// soon: they wait for a free slot (the next job to end wakes the loop)
+    /// or for the job ahead of them on their ordering key (whose end wakes
+    /// it too). Only the next queued job due in the future, and a periodic
+    /// look for lapsed leases, set the sleep.
     pub async fn job_loop(self: Arc<Self>) {
         loop {
             if let Err(e) = self.claim_due_jobs(false).await {
                 tracing::warn!(error = %e, "job worker: store unavailable, retrying");
             }
-            let next = self.store.next_job_due().await.ok().flatten();
+            // The periodic look also finds leases lapsed by a dead worker
+            // (see `Store::next_job_due`): a quarter of a lease late at most.
+            let period =
+                (self.cfg.job_lease / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+            let next = self.store.next_job_due(self.now()).await.ok().flatten();
             let now_ms = self.now().timestamp_millis();
-            let wait = next.map_or(Duration::from_secs(5), |t| {
-                Duration::from_millis(u64::try_from((t - now_ms).max(5)).unwrap_or(5))
-                    .min(Duration::from_secs(5))
+            let wait = next.map_or(period, |t| {
+                Duration::from_millis(u64::try_from((t - now_ms).max(5)).unwrap_or(5)).min(period)
             });
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -510,7 +551,7 @@ impl Engine {
         if let Err(e) = outcome {
             tracing::warn!(job = job.id, error = %e, "could not record the job's outcome; its lease will expire");
         }
-        if wake {
+        if wake | self.slots_exhausted.swap(false, AtomicOrdering::Relaxed) {
             self.wake_jobs.notify_one();
         }
     }
@@ -1513,7 +1554,41 @@ impl Engine {
         vec![
             tokio::spawn(Arc::clone(self).job_loop()),
             tokio::spawn(Arc::clone(self).timer_loop()),
+            tokio::spawn(Arc::clone(self).retention_loop()),
         ]
+    }
+
+    /// Deletes jobs finished longer than `job_retention` ago, a chunk at a
+    /// time (short transactions beside live traffic). Returns how many.
+    pub async fn prune_jobs(&self) -> Result<u64, StoreError> {
+        let retention = chrono::Duration::from_std(self.cfg.job_retention)
+            .unwrap_or_else(|_| chrono::Duration::days(7));
+        let before = self.now() - retention;
+        let mut total = 0;
+        loop {
+            let n = self.store.prune_done_jobs(before, PRUNE_CHUNK).await?;
+            total += n;
+            if n < PRUNE_CHUNK.unsigned_abs() {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Without it the jobs table grows by about two rows per alert for ever.
+    /// Every replica may run it: deleting a finished job twice is harmless.
+    async fn retention_loop(self: Arc<Self>) {
+        loop {
+            match self.prune_jobs().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "deleted finished jobs past their retention"),
+                Err(e) => tracing::warn!(error = %e, "could not delete finished jobs; will retry"),
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RETENTION_EVERY) => {}
+            }
+        }
     }
 }
 
