@@ -624,6 +624,66 @@ async fn burst(postgres: bool) {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_flood_on_one_incident_posts_the_first_related_alerts_then_only_counts_them() {
+    let (app, slack) = start().await;
+    let limit = cordon::chat::THREAD_ALERTS;
+    let total = limit + 5;
+    for n in 0..total {
+        let r = app.post_alert("crowdstrike", &burst_alert(7, n)).await;
+        assert_eq!(r.status(), 202);
+    }
+    // The incident message keeps the running count of every related alert.
+    let related = format!("*{}* related alerts", total - 1);
+    slack
+        .wait_for("the incident message counting every alert", |calls| {
+            calls.iter().any(|c| {
+                matches!(c.method.as_str(), "chat.postMessage" | "chat.update")
+                    && c.body["thread_ts"].is_null()
+                    && c.body.to_string().contains(&related)
+            })
+        })
+        .await;
+    // Give any sync still in flight time to post what it would.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let replies: Vec<String> = slack
+        .ok_calls("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["thread_ts"].is_string())
+        .map(|c| c.body["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let alerts: Vec<&String> = replies
+        .iter()
+        .filter(|t| t.contains("Related alert"))
+        .collect();
+    assert_eq!(alerts.len(), limit, "{replies:#?}");
+    // The first related alerts, in order of arrival.
+    for (i, t) in alerts.iter().enumerate() {
+        assert!(t.contains(&format!("Burst 7 alert {}", i + 1)), "{t}");
+    }
+    let notes = replies
+        .iter()
+        .filter(|t| t.contains("More related alerts keep arriving"))
+        .count();
+    assert_eq!(notes, 1, "{replies:#?}");
+    // Every alert is still stored and in the incident.
+    let incidents = app
+        .engine
+        .store
+        .list_incidents(&cordon::store::IncidentFilter::default())
+        .await
+        .expect("incidents");
+    assert_eq!(incidents.len(), 1);
+    let alerts = app
+        .engine
+        .store
+        .alerts_of_incident(cordon::domain::IncidentId(incidents[0].id))
+        .await
+        .expect("alerts");
+    assert_eq!(alerts.len(), total);
+    app.stop().await;
+}
+
 /// Checks that for every incident Slack holds exactly one main message and,
 /// in its thread, exactly the incident's timeline in order, nothing twice.
 async fn complete(

@@ -619,13 +619,44 @@ fn decision_model(
     }
 }
 
-/// The thread of an incident: alerts after the first, and every decision
-/// event, oldest first.
+/// How many related alerts get a thread reply of their own. A flood of
+/// alerts on one incident (a worm, a noisy rule) would otherwise bury the
+/// decisions in the thread, and could not be posted anyway: Slack takes about
+/// one message per second per channel. Past this many, the thread says once
+/// that further alerts are only counted in the incident message (which shows
+/// the running count), and the console lists them all.
+pub const THREAD_ALERTS: usize = 10;
+
+/// The timeline entry kind that stands for every related alert past
+/// [`THREAD_ALERTS`].
+pub const MORE_ALERTS: &str = "more_alerts";
+
+/// The thread of an incident: the first [`THREAD_ALERTS`] alerts after the
+/// first (then one [`MORE_ALERTS`] note), and every decision event, oldest
+/// first.
 pub fn timeline(view: &serde_json::Value) -> Vec<TimelineEntry> {
     let mut out = Vec::new();
     let alerts = view["alerts"].as_array().cloned().unwrap_or_default();
-    for a in alerts.iter().skip(1) {
+    for (n, a) in alerts.iter().skip(1).enumerate() {
         let at = ts_of(a, "received_at").unwrap_or_default();
+        if n == THREAD_ALERTS {
+            out.push(TimelineEntry {
+                key: "alerts:more".into(),
+                at,
+                at_unix: at.timestamp(),
+                kind: MORE_ALERTS.into(),
+                decision: None,
+                action: None,
+                target: None,
+                who: None,
+                title: None,
+                severity: None,
+                reason: None,
+                until_unix: None,
+                error: None,
+            });
+            break;
+        }
         out.push(TimelineEntry {
             key: format!("alert:{}", a["id"].as_i64().unwrap_or_default()),
             at,
@@ -704,14 +735,14 @@ pub async fn load_model(
     let mut matrices: std::collections::HashMap<String, std::sync::Arc<Matrix>> =
         std::collections::HashMap::new();
     for d in view["decisions"].as_array().into_iter().flatten() {
-        let (Some(id), Some(h)) = (d["id"].as_i64(), d["matrix_hash"].as_str()) else {
+        let Some(h) = d["matrix_hash"].as_str() else {
             continue;
         };
         if matrices.contains_key(h) {
             continue;
         }
-        if let Ok(l) = engine.load(DecisionId(id)).await {
-            matrices.insert(h.to_owned(), l.matrix);
+        if let Ok(m) = engine.matrix_for(h).await {
+            matrices.insert(h.to_owned(), m);
         }
     }
     let m = IncidentMessage::build(&view, &|h| matrices.get(h).cloned(), engine.now());

@@ -27,6 +27,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "discord/footer.txt",
     "discord/notification.txt",
     "discord/thread_alert.txt",
+    "discord/thread_more_alerts.txt",
     "discord/thread_event.txt",
     "discord/ack.txt",
     "discord/refusal.txt",
@@ -221,10 +222,10 @@ pub fn timeline(
     e: &TimelineEntry,
     mentions: &[String],
 ) -> Result<String, TemplateError> {
-    let name = if e.kind == "alert" {
-        "discord/thread_alert.txt"
-    } else {
-        "discord/thread_event.txt"
+    let name = match e.kind.as_str() {
+        "alert" => "discord/thread_alert.txt",
+        crate::chat::MORE_ALERTS => "discord/thread_more_alerts.txt",
+        _ => "discord/thread_event.txt",
     };
     Ok(cut(
         &t.render(name, serde_json::json!({ "e": e, "mentions": mentions }))?,

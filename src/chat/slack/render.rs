@@ -31,6 +31,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/slack/thread_alert.txt"),
     ),
     (
+        "slack/thread_more_alerts.txt",
+        include_str!("../../../templates/slack/thread_more_alerts.txt"),
+    ),
+    (
         "slack/thread_event.txt",
         include_str!("../../../templates/slack/thread_event.txt"),
     ),
@@ -153,10 +157,10 @@ pub fn timeline(
     e: &TimelineEntry,
     mentions: &[String],
 ) -> Result<SlackMessageContent, TemplateError> {
-    let name = if e.kind == "alert" {
-        "slack/thread_alert.txt"
-    } else {
-        "slack/thread_event.txt"
+    let name = match e.kind.as_str() {
+        "alert" => "slack/thread_alert.txt",
+        crate::chat::MORE_ALERTS => "slack/thread_more_alerts.txt",
+        _ => "slack/thread_event.txt",
     };
     let mut ctx = escaped(serde_json::json!({ "e": e }));
     // Built by cordon from the matrix, not from outside text: not escaped.
@@ -355,6 +359,7 @@ mod tests {
         }
         let kinds = [
             "alert",
+            crate::chat::MORE_ALERTS,
             "proposed",
             "approval_requested",
             "approved",
@@ -394,7 +399,7 @@ mod tests {
                 .text
                 .unwrap_or_default();
             assert!(!text.trim().is_empty(), "{k} rendered empty");
-            if k != "alert" {
+            if k != "alert" && k != crate::chat::MORE_ALERTS {
                 assert!(
                     text.starts_with("dec-42 `isolate_host db-prod-01`"),
                     "{k}: {text}"
@@ -453,6 +458,7 @@ mod tests {
             "slack/footer.txt",
             "slack/notification.txt",
             "slack/thread_alert.txt",
+            "slack/thread_more_alerts.txt",
             "slack/thread_event.txt",
             "slack/reason_modal.txt",
         ];
