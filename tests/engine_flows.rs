@@ -683,3 +683,36 @@ async fn finished_jobs_are_deleted_after_the_retention_and_failed_ones_stay() {
     assert_eq!(failed.len(), 1, "the failed job stays");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_vendor_call_longer_than_the_job_lease_keeps_the_lease_and_runs_once() {
+    // A lease of 600 ms on cordon's clock, renewed every 200 ms of real time
+    // while the job runs.
+    let app = spawn_app(Options {
+        extra_config: "job_lease = \"600ms\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    *app.vendor.state.action_delay_ms.lock().unwrap() = 2_000;
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0142", "aid0142", 90, "lease-1"),
+    )
+    .await;
+    let d = one_decision(&app, "isolate_host").await;
+    app.vendor.wait_for_actions(1, 10).await;
+    // While the vendor sleeps (2 s), cordon's clock moves 1.8 s: three
+    // leases. Each step stays inside the lease as last renewed, and every
+    // step claims what is due: a lapsed lease would run the contain again.
+    for _ in 0..6 {
+        app.advance(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    }
+    app.until_state(d.id, "contained").await;
+    assert_eq!(
+        app.vendor.actions_named("contain"),
+        1,
+        "the running job kept its lease: no second contain"
+    );
+    app.stop().await;
+}

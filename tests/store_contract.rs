@@ -862,3 +862,62 @@ async fn assets_are_found_by_short_name_fqdn_or_ip() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn only_the_holder_renews_a_lease_and_a_renewed_lease_is_not_claimed() {
+    for db in both().await {
+        let l = db.label;
+        let store = db.store().await;
+        let at = |s: i64| t0() + ChronoDuration::seconds(s);
+        let job = NewJob::new("execute", serde_json::json!({}), t0());
+        store.enqueue(&job, t0()).await.expect("enqueue");
+        let lease = Duration::from_secs(60);
+        let jobs = store
+            .claim_jobs("execute", "a", t0(), lease, 1)
+            .await
+            .expect("claim");
+        let id = jobs[0].id;
+        assert!(
+            !store
+                .renew_job_lease(id, "b", at(120))
+                .await
+                .expect("renew"),
+            "{l}: b does not hold it"
+        );
+        assert!(
+            store
+                .renew_job_lease(id, "a", at(120))
+                .await
+                .expect("renew"),
+            "{l}"
+        );
+        // Past the first lease, inside the renewed one: nobody takes it.
+        let again = store
+            .claim_jobs("execute", "b", at(90), lease, 1)
+            .await
+            .expect("claim");
+        assert!(again.is_empty(), "{l}: {again:?}");
+        // Past the renewed lease, b takes it over and a has lost it.
+        let taken = store
+            .claim_jobs("execute", "b", at(121), lease, 1)
+            .await
+            .expect("claim");
+        assert_eq!(taken.len(), 1, "{l}");
+        assert!(
+            !store
+                .renew_job_lease(id, "a", at(200))
+                .await
+                .expect("renew"),
+            "{l}: a lost it"
+        );
+        assert!(store.complete_job(id, "b", at(130)).await.expect("done"));
+        assert!(
+            !store
+                .renew_job_lease(id, "b", at(200))
+                .await
+                .expect("renew"),
+            "{l}: a finished job has no lease"
+        );
+        store.close().await;
+    }
+}

@@ -154,6 +154,11 @@ const SLOT_GROUPS: [&[&str]; 2] = [&["pipeline", "execute", "confirm"], &["chat"
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_CHUNK: i64 = 5_000;
 
+/// How many times a running job's lease is renewed (every third of the
+/// lease) before it is left to lapse: a job running that long is taken to
+/// hang, and another worker takes it over.
+const MAX_LEASE_RENEWALS: u32 = 30;
+
 /// How long the job loop lets wake-ups gather before it looks again.
 const LOOP_COALESCE: Duration = Duration::from_millis(20);
 
@@ -500,13 +505,16 @@ impl Engine {
 
     async fn run_job(self: &Arc<Self>, job: Job) {
         let started = std::time::Instant::now();
-        let result = match job.queue.as_str() {
-            "pipeline" => self.run_pipeline(&job).await,
-            "execute" => self.run_execute(&job).await.map(|()| JobDone::default()),
-            "confirm" => self.run_confirm(&job).await.map(|()| JobDone::default()),
-            "chat" => self.run_chat(&job).await.map(|()| JobDone::default()),
-            other => Err(JobFailure::Permanent(format!("unknown queue {other}"))),
+        let work = async {
+            match job.queue.as_str() {
+                "pipeline" => self.run_pipeline(&job).await,
+                "execute" => self.run_execute(&job).await.map(|()| JobDone::default()),
+                "confirm" => self.run_confirm(&job).await.map(|()| JobDone::default()),
+                "chat" => self.run_chat(&job).await.map(|()| JobDone::default()),
+                other => Err(JobFailure::Permanent(format!("unknown queue {other}"))),
+            }
         };
+        let result = self.keeping_lease(&job, work).await;
         metrics::histogram!("cordon_job_seconds", "queue" => job.queue.clone())
             .record(started.elapsed().as_secs_f64());
         let now = self.now();
@@ -554,6 +562,44 @@ impl Engine {
         if wake | self.slots_exhausted.swap(false, AtomicOrdering::Relaxed) {
             self.wake_jobs.notify_one();
         }
+    }
+
+    /// Runs a job's work while renewing its lease every third of the lease.
+    /// A chat sync paced by a platform's rate limit, or a slow vendor, can
+    /// outlive the lease; once it lapsed, another worker (or this one)
+    /// would claim the job and run it a second time: a second post, a
+    /// second call. Renewal stops after [`MAX_LEASE_RENEWALS`] (ten minutes
+    /// with the default one-minute lease), so a job that hangs is still
+    /// taken over, and when the lease turns out to be lost already.
+    async fn keeping_lease<T>(&self, job: &Job, work: impl std::future::Future<Output = T>) -> T {
+        let beat = (self.cfg.job_lease / 3).max(Duration::from_millis(10));
+        tokio::pin!(work);
+        for _ in 0..MAX_LEASE_RENEWALS {
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                () = tokio::time::sleep(beat) => {}
+            }
+            let until = crate::domain::time::add(self.now(), self.cfg.job_lease);
+            match self
+                .store
+                .renew_job_lease(job.id, &self.worker_id, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(job = job.id, queue = %job.queue, "job outlived its lease and was taken over; it may run twice");
+                    return work.await;
+                }
+                // The next beat tries again; the lease is still a third
+                // of its length ahead.
+                Err(e) => {
+                    tracing::warn!(job = job.id, error = %e, "could not renew the job's lease")
+                }
+            }
+        }
+        tracing::warn!(job = job.id, queue = %job.queue, "job still running after {MAX_LEASE_RENEWALS} lease renewals; letting its lease lapse");
+        work.await
     }
 
     /// Exponential backoff with full jitter, capped.

@@ -321,6 +321,24 @@ impl super::Store {
         })
     }
 
+    /// Renews the lease of a job `worker` is still running, to `until`.
+    /// Returns false when the lease was lost: the job ended, or another
+    /// worker took it over after the lease lapsed.
+    pub async fn renew_job_lease(&self, id: i64, worker: &str, until: Timestamp) -> Result<bool> {
+        on_pool!(&self.write, p => {
+            let r = sqlx::query(
+                "update jobs set lease_until_ms = $1 \
+                 where id = $2 and locked_by = $3 and status = 'running'",
+            )
+            .bind(ms(until))
+            .bind(id)
+            .bind(worker)
+            .execute(p)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
     /// Records the end of several jobs in ONE transaction (group commit):
     /// each job's enrichment result, the jobs it leaves behind (chat syncs)
     /// and its completion. Only jobs `worker` still holds are marked done;
