@@ -716,3 +716,57 @@ async fn a_vendor_call_longer_than_the_job_lease_keeps_the_lease_and_runs_once()
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_takeover_after_the_vendor_accepted_confirms_instead_of_calling_again() {
+    let app = spawn_app(Options::default()).await;
+    *app.vendor.state.device_status.lock().unwrap() = "containment_pending".into();
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0142", "aid0142", 90, "crash-1"),
+    )
+    .await;
+    let d = one_decision(&app, "isolate_host").await;
+    let confirms = || async {
+        app.engine
+            .store
+            .list_jobs(None, 100)
+            .await
+            .expect("jobs")
+            .into_iter()
+            .filter(|j| j.queue == "confirm")
+            .count()
+    };
+    app.eventually("the acceptance schedules a confirmation", || async {
+        confirms().await == 1
+    })
+    .await;
+    assert_eq!(app.vendor.actions_named("contain"), 1);
+    // The worker died after the vendor accepted: its confirmation job is
+    // gone, and its execute job comes back to another worker.
+    let pool = sqlx::SqlitePool::connect(&app.db.url).await.expect("db");
+    sqlx::query("delete from jobs where queue = 'confirm'")
+        .execute(&pool)
+        .await
+        .expect("delete");
+    let rerun = cordon::store::NewJob::new(
+        "execute",
+        serde_json::json!({ "decision_id": d.id }),
+        app.engine.now(),
+    );
+    app.engine
+        .store
+        .enqueue(&rerun, app.engine.now())
+        .await
+        .expect("enqueue");
+    app.advance(Duration::from_millis(10)).await;
+    assert_eq!(confirms().await, 1, "the takeover scheduled the confirmation");
+    *app.vendor.state.device_status.lock().unwrap() = "contained".into();
+    app.until_state(d.id, "contained").await;
+    assert_eq!(
+        app.vendor.actions_named("contain"),
+        1,
+        "the vendor already took it: no second call"
+    );
+    app.stop().await;
+}

@@ -1108,6 +1108,7 @@ impl Engine {
             writes.saved_state = extra.saved_state.clone();
             writes.audit.extend(extra.audit.iter().cloned());
             writes.queued = self.chat_jobs(IncidentId(l.row.incident_id), Some(id));
+            writes.queued.extend(extra.queued.iter().cloned());
             match self
                 .store
                 .append_transition(
@@ -1371,6 +1372,18 @@ impl Engine {
         ))
     }
 
+    /// The job that polls the vendor until it confirms the action accepted
+    /// at event `accepted_seq` (one per acceptance: its dedup key).
+    fn confirm_job(&self, id: DecisionId, accepted_seq: i64, vendor_ref: Option<String>) -> NewJob {
+        NewJob::new(
+            "confirm",
+            serde_json::json!({ "decision_id": id.0, "vendor_ref": vendor_ref }),
+            crate::domain::time::add(self.now(), self.cfg.confirm_interval),
+        )
+        .dedup(format!("confirm:{}:{accepted_seq}", id.0))
+        .max_attempts(self.cfg.confirm_attempts)
+    }
+
     async fn run_execute(self: &Arc<Self>, job: &Job) -> Result<(), JobFailure> {
         let id = DecisionId(
             job.payload["decision_id"]
@@ -1379,11 +1392,39 @@ impl Engine {
         );
         let inverse = job.payload["inverse"].as_bool().unwrap_or(false);
         let l = self.load(id).await.map_err(JobFailure::from_engine)?;
+        if !inverse
+            && l.decision.state == DecisionState::Executing
+            && accepted_since_last_request(&l.events)
+        {
+            // A worker died after the vendor accepted and before this job
+            // ended: calling again would repeat the action, and the
+            // confirmation that follows an acceptance may never have been
+            // scheduled (the vendor's own confirmation is a second
+            // transition). Poll the vendor's status instead; the dedup key
+            // makes this a no-op when the confirmation job exists.
+            let (accepted, vendor_ref) = l
+                .events
+                .iter()
+                .rev()
+                .find_map(|e| match &e.kind {
+                    crate::domain::decision::EventKind::ExecutionAccepted { vendor_ref } => {
+                        Some((e.seq, vendor_ref.clone()))
+                    }
+                    _ => None,
+                })
+                .unwrap_or((l.decision.next_seq, None));
+            self.store
+                .enqueue(&self.confirm_job(id, accepted, vendor_ref), self.now())
+                .await
+                .map_err(JobFailure::from_store)?;
+            self.wake_jobs.notify_one();
+            return Ok(());
+        }
         // Only run while the decision still wants it (a veto may have won).
         let wanted = if inverse {
             l.decision.state == DecisionState::RollingBack
         } else {
-            l.decision.state == DecisionState::Executing && !accepted_since_last_request(&l.events)
+            l.decision.state == DecisionState::Executing
         };
         if !wanted {
             return Ok(());
@@ -1422,6 +1463,17 @@ impl Engine {
                     return Ok(());
                 }
                 let vendor_ref = out.vendor_ref.clone();
+                let confirmed = out.confirmed || out.dry_run || out.already;
+                let mut extra = extra;
+                if !confirmed {
+                    // Committed with the acceptance: a crash between the two
+                    // left the decision executing with nothing to confirm it.
+                    extra.queued.push(self.confirm_job(
+                        id,
+                        l.decision.next_seq,
+                        out.vendor_ref.clone(),
+                    ));
+                }
                 self.apply(
                     id,
                     |_| Command::ExecutionAccepted {
@@ -1431,7 +1483,7 @@ impl Engine {
                 )
                 .await
                 .map_err(JobFailure::from_engine)?;
-                if out.confirmed || out.dry_run || out.already {
+                if confirmed {
                     self.apply(
                         id,
                         |_| Command::ExecutionConfirmed,
@@ -1440,17 +1492,6 @@ impl Engine {
                     .await
                     .map_err(JobFailure::from_engine)?;
                 } else {
-                    let job = NewJob::new(
-                        "confirm",
-                        serde_json::json!({ "decision_id": id.0, "vendor_ref": out.vendor_ref }),
-                        crate::domain::time::add(self.now(), self.cfg.confirm_interval),
-                    )
-                    .dedup(format!("confirm:{}:{}", id.0, l.decision.next_seq))
-                    .max_attempts(self.cfg.confirm_attempts);
-                    self.store
-                        .enqueue(&job, self.now())
-                        .await
-                        .map_err(JobFailure::from_store)?;
                     self.wake_jobs.notify_one();
                 }
                 Ok(())
