@@ -718,6 +718,109 @@ async fn a_vendor_call_longer_than_the_job_lease_keeps_the_lease_and_runs_once()
 }
 
 #[tokio::test]
+async fn a_flooded_incident_is_read_bounded_and_paged_on_sqlite() {
+    flooded_incident(false).await;
+}
+
+#[tokio::test]
+async fn a_flooded_incident_is_read_bounded_and_paged_on_postgres() {
+    flooded_incident(true).await;
+}
+
+/// Ten low alerts on one host, then a critical one that gets decisions:
+/// the incident view reads the first few, the decision's alert and the
+/// count; the alerts route pages through every one.
+async fn flooded_incident(postgres: bool) {
+    let app = spawn_app(Options {
+        postgres,
+        ..Default::default()
+    })
+    .await;
+    for i in 0..10 {
+        let r = app
+            .post_alert(
+                "crowdstrike",
+                &crowdstrike_alert("ws-flood", "aidflood", 20, &format!("fl-{i}")),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-flood", "aidflood", 90, "fl-crit"),
+    )
+    .await;
+    let d = one_decision(&app, "isolate_host").await;
+    let get = |path: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .get(format!("{}{path}", app.url))
+                .bearer_auth(&app.read_token)
+                .send()
+                .await
+                .expect("get");
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+    let inc = d.incident_id;
+    let (status, view) = get(format!("/v1/incidents/{inc}?alerts=3")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["alerts_total"], 11, "{view}");
+    let ids: Vec<i64> = view["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["id"].as_i64())
+        .collect();
+    assert_eq!(ids.len(), 4, "the first three and the decision's: {ids:?}");
+    assert_eq!(ids.last().copied(), d.alert_id, "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    // The default shows up to 100: all eleven here.
+    let (_, view) = get(format!("/v1/incidents/{inc}")).await;
+    assert_eq!(view["alerts"].as_array().map(Vec::len), Some(11));
+
+    // Every alert, four at a time.
+    let mut seen: Vec<i64> = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, page) = get(format!("/v1/incidents/{inc}/alerts?after={after}&limit=4")).await;
+        assert_eq!(status, 200, "{page}");
+        let got: Vec<i64> = page["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter_map(|a| a["id"].as_i64())
+            .collect();
+        assert!(got.len() <= 4);
+        seen.extend(&got);
+        match page["next_after"].as_i64() {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 11, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+
+    // Bad input names the field.
+    for (path, field) in [
+        (format!("/v1/incidents/{inc}?alerts=0"), "alerts"),
+        (format!("/v1/incidents/{inc}?alerts=5000"), "alerts"),
+        (format!("/v1/incidents/{inc}/alerts?limit=0"), "limit"),
+        (format!("/v1/incidents/{inc}/alerts?page=2"), "query"),
+    ] {
+        let (status, body) = get(path.clone()).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["field"], field, "{path}: {body}");
+    }
+    let (status, _) = get("/v1/incidents/999999/alerts".into()).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_takeover_after_the_vendor_accepted_confirms_instead_of_calling_again() {
     let app = spawn_app(Options::default()).await;
     *app.vendor.state.device_status.lock().unwrap() = "containment_pending".into();
@@ -760,7 +863,11 @@ async fn a_takeover_after_the_vendor_accepted_confirms_instead_of_calling_again(
         .await
         .expect("enqueue");
     app.advance(Duration::from_millis(10)).await;
-    assert_eq!(confirms().await, 1, "the takeover scheduled the confirmation");
+    assert_eq!(
+        confirms().await,
+        1,
+        "the takeover scheduled the confirmation"
+    );
     *app.vendor.state.device_status.lock().unwrap() = "contained".into();
     app.until_state(d.id, "contained").await;
     assert_eq!(

@@ -708,10 +708,14 @@ async fn complete(
     let mut expected_posts = 0;
     for i in incidents {
         let id = cordon::domain::IncidentId(i.id);
-        let view = cordon::http::incidents::incident_view(&app.engine, id)
-            .await
-            .map_err(|e| format!("{e:?}"))?
-            .ok_or("no view")?;
+        let view = cordon::http::incidents::incident_view(
+            &app.engine,
+            id,
+            cordon::http::incidents::VIEW_ALERTS,
+        )
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .ok_or("no view")?;
         if view["alerts"].as_array().map_or(0, Vec::len) != 10 {
             return Err(format!("{id} has not all its alerts yet"));
         }

@@ -355,6 +355,12 @@ impl IncidentMessage {
     ) -> IncidentMessage {
         let inc = &view["incident"];
         let alerts = view["alerts"].as_array().cloned().unwrap_or_default();
+        // The view holds a bounded selection of the alerts; the count is
+        // of all of them.
+        let alert_count = view["alerts_total"]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(alerts.len());
         let first = alerts.first().cloned().unwrap_or(serde_json::Value::Null);
         let enrichment: Enrichment = first
             .get("enrichment")
@@ -423,8 +429,8 @@ impl IncidentMessage {
             asset,
             user,
             intel_hits,
-            alert_count: alerts.len(),
-            related_alerts: alerts.len().saturating_sub(1),
+            alert_count,
+            related_alerts: alert_count.saturating_sub(1),
             partial: first["enrichment_partial"].as_bool().unwrap_or(false),
             contained_at,
             time_to_contain_ms: contained_at.map(|c| (c - detected_at).num_milliseconds()),
@@ -627,6 +633,11 @@ fn decision_model(
 /// the running count), and the console lists them all.
 pub const THREAD_ALERTS: usize = 10;
 
+/// How many of an incident's first alerts a chat view reads: the first
+/// (the main message), [`THREAD_ALERTS`] thread replies, and one more to
+/// know there are more. Alerts with decisions or intel hits come anyway.
+const VIEW_ALERTS: i64 = THREAD_ALERTS as i64 + 2;
+
 /// The timeline entry kind that stands for every related alert past
 /// [`THREAD_ALERTS`].
 pub const MORE_ALERTS: &str = "more_alerts";
@@ -727,7 +738,7 @@ pub async fn load_model(
     engine: &crate::engine::Engine,
     incident: crate::domain::IncidentId,
 ) -> Result<Option<(serde_json::Value, IncidentMessage)>, String> {
-    let view = match crate::http::incidents::incident_view(engine, incident).await {
+    let view = match crate::http::incidents::incident_view(engine, incident, VIEW_ALERTS).await {
         Ok(Some(v)) => v,
         Ok(None) => return Ok(None),
         Err(e) => return Err(format!("{e:?}")),

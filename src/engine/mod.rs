@@ -701,8 +701,8 @@ impl Engine {
     /// An incident whose every alert the tools report resolved, and which has
     /// no decision still in flight, is resolved by cordon itself.
     async fn resolve_if_quiet(&self, incident: IncidentId) -> Result<(), StoreError> {
-        let alerts = self.store.alerts_of_incident(incident).await?;
-        if alerts.is_empty() || alerts.iter().any(|a| a.status != "resolved") {
+        let (total, unresolved) = self.store.incident_alert_statuses(incident).await?;
+        if total == 0 || unresolved > 0 {
             return Ok(());
         }
         let open = self

@@ -490,6 +490,72 @@ impl super::Store {
         })
     }
 
+    /// What a view of an incident shows of its alerts, bounded however
+    /// many there are (a worm can put thousands on one incident): the first
+    /// `first` alerts, every alert a decision was proposed for, and up to
+    /// `first` alerts with threat-intel hits; oldest first. With the total
+    /// count of the incident's alerts.
+    pub async fn incident_alerts(
+        &self,
+        id: IncidentId,
+        first: i64,
+    ) -> Result<(Vec<AlertRow>, i64)> {
+        on_pool!(&self.read, p => {
+            let rows = sqlx::query_as::<_, AlertRow>(concat!(
+                "select ", alert_cols!(), " from alerts where incident_id = $1 and (\
+                   id in (select id from alerts where incident_id = $1 order by id limit $2) \
+                   or id in (select alert_id from decisions where incident_id = $1) \
+                   or id in (select id from alerts where incident_id = $1 and enrichment is not null \
+                             and enrichment not like '%\"intel_hits\":[]%' order by id limit $2)) \
+                 order by id"
+            ))
+            .bind(id.0)
+            .bind(first)
+            .fetch_all(p)
+            .await?;
+            let total: i64 = sqlx::query_scalar("select count(*) from alerts where incident_id = $1")
+                .bind(id.0)
+                .fetch_one(p)
+                .await?;
+            Ok((rows, total))
+        })
+    }
+
+    /// A page of an incident's alerts, oldest first, after alert `after`.
+    pub async fn incident_alerts_after(
+        &self,
+        id: IncidentId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AlertRow>> {
+        on_pool!(&self.read, p => {
+            Ok(sqlx::query_as::<_, AlertRow>(concat!(
+                "select ", alert_cols!(), " from alerts where incident_id = $1 and id > $2 order by id limit $3"
+            ))
+            .bind(id.0)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?)
+        })
+    }
+
+    /// How many alerts an incident has, and how many of them the tools have
+    /// not reported resolved.
+    pub async fn incident_alert_statuses(&self, id: IncidentId) -> Result<(i64, i64)> {
+        on_pool!(&self.read, p => {
+            let r = sqlx::query(
+                "select count(*) as total, \
+                 coalesce(sum(case when status <> 'resolved' then 1 else 0 end), 0) as open \
+                 from alerts where incident_id = $1",
+            )
+            .bind(id.0)
+            .fetch_one(p)
+            .await?;
+            Ok((r.try_get::<i64, _>("total")?, r.try_get::<i64, _>("open")?))
+        })
+    }
+
     pub async fn get_incident(&self, id: IncidentId) -> Result<Option<IncidentRow>> {
         on_pool!(&self.read, p => {
             Ok(sqlx::query_as::<_, IncidentRow>(concat!("select ", incident_cols!(), " from incidents where id = $1"))

@@ -422,7 +422,10 @@ async fn incident(
     Path(id): Path<String>,
 ) -> Result<Html<String>, WebError> {
     let id: IncidentId = id.parse().map_err(WebError::BadRequest)?;
-    let Some(mut view) = crate::http::incidents::incident_view(&s.engine, id).await? else {
+    let Some(mut view) =
+        crate::http::incidents::incident_view(&s.engine, id, crate::http::incidents::VIEW_ALERTS)
+            .await?
+    else {
         return Err(WebError::NotFound(id.to_string()));
     };
     if let Some(ds) = view["decisions"].as_array_mut() {
