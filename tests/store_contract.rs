@@ -859,6 +859,38 @@ async fn assets_are_found_by_short_name_fqdn_or_ip() {
             store.find_asset("10.0.4.1").await.expect("find").is_none(),
             "no prefix match"
         );
+        // A re-import moves the host to new addresses: the old one no
+        // longer finds it. Addresses match whatever their case.
+        let moved = cordon::store::Asset {
+            hostname: "db-prod-01".into(),
+            ips: vec!["10.0.9.9".into(), "FD00::17".into()],
+            tier: Some("crown-jewel".into()),
+            ..Default::default()
+        };
+        store.upsert_assets(&[moved], t0()).await.expect("import");
+        assert!(
+            store.find_asset("10.0.4.17").await.expect("find").is_none(),
+            "{}",
+            db.label
+        );
+        for key in ["10.0.9.9", "fd00::17"] {
+            let found = store.find_asset(key).await.expect("find");
+            assert_eq!(
+                found.map(|a| a.hostname),
+                Some("db-prod-01".to_owned()),
+                "{key} in {}",
+                db.label
+            );
+        }
+        // Two hosts behind one address: the lowest host name, every time.
+        let twin = cordon::store::Asset {
+            hostname: "app-01".into(),
+            ips: vec!["10.0.9.9".into()],
+            ..Default::default()
+        };
+        store.upsert_assets(&[twin], t0()).await.expect("import");
+        let found = store.find_asset("10.0.9.9").await.expect("find");
+        assert_eq!(found.map(|a| a.hostname), Some("app-01".to_owned()));
         store.close().await;
     }
 }

@@ -68,6 +68,19 @@ struct IdentityDb {
     attributes: String,
 }
 
+/// An asset by exact or short host name ($1, $2) or by address ($1).
+const ASSET_BY_NAME_OR_IP: &str = "select hostname, ips, tier, environment, business_service, owners, attributes from ( \
+       select hostname, ips, tier, environment, business_service, owners, attributes from assets \
+       where hostname = $1 or hostname = $2 \
+       union \
+       select a.hostname, a.ips, a.tier, a.environment, a.business_service, a.owners, a.attributes \
+       from asset_ips i join assets a on a.hostname = i.hostname where i.ip = $1 \
+     ) x order by hostname = $1 desc, hostname limit 1";
+
+/// An asset by exact or short host name ($1, $2).
+const ASSET_BY_NAME: &str = "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
+     where hostname = $1 or hostname = $2 order by hostname = $1 desc limit 1";
+
 impl super::Store {
     /// Inserts or replaces assets (keyed by lower-case hostname), all in one
     /// transaction: an import either lands whole or not at all.
@@ -92,6 +105,25 @@ impl super::Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                // The IP index follows the asset's IPs as imported now.
+                let host = a.hostname.to_lowercase();
+                sqlx::query("delete from asset_ips where hostname = $1")
+                    .bind(&host)
+                    .execute(&mut *tx)
+                    .await?;
+                let ips: std::collections::BTreeSet<String> = a
+                    .ips
+                    .iter()
+                    .map(|ip| ip.trim().to_lowercase())
+                    .filter(|ip| !ip.is_empty())
+                    .collect();
+                for ip in ips {
+                    sqlx::query("insert into asset_ips (ip, hostname) values ($1, $2)")
+                        .bind(ip)
+                        .bind(&host)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
             Ok(assets.len())
@@ -103,24 +135,17 @@ impl super::Store {
     pub async fn find_asset(&self, host_or_ip: &str) -> Result<Option<Asset>> {
         let key = host_or_ip.trim().to_lowercase();
         let short = key.split('.').next().unwrap_or(&key).to_owned();
-        // Only an address is looked for among the assets' IPs: that search
-        // reads every asset (the IPs are a JSON list), and doing it for every
-        // host name made each alert's enrichment scan the whole inventory.
-        // Two statements rather than one with an optional clause, so that a
-        // generic plan cannot keep the scan for host names.
+        // An address is also looked up in the IP index (`asset_ips`), with
+        // a union so that each arm is an index probe; the exact host name
+        // wins, then the lowest host name among those sharing the address.
         let by_ip = key.parse::<std::net::IpAddr>().is_ok();
         let sql = if by_ip {
-            "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
-             where hostname = $1 or hostname = $2 or ips like $3 order by hostname = $1 desc limit 1"
+            ASSET_BY_NAME_OR_IP
         } else {
-            "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
-             where hostname = $1 or hostname = $2 order by hostname = $1 desc limit 1"
+            ASSET_BY_NAME
         };
         on_pool!(&self.read, p => {
-            let mut q = sqlx::query_as::<_, AssetDb>(sql).bind(&key).bind(&short);
-            if by_ip {
-                q = q.bind(format!("%\"{key}\"%"));
-            }
+            let q = sqlx::query_as::<_, AssetDb>(sql).bind(&key).bind(&short);
             let row = q.fetch_optional(p).await?;
             row.map(AssetDb::into_asset).transpose()
         })
@@ -184,5 +209,43 @@ impl super::Store {
             })
             .transpose()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Pool, Store, StoreOptions};
+
+    /// Every alert carrying an address looks it up: reading the whole
+    /// inventory for it (as the JSON `like` did) slows every pipeline.
+    #[tokio::test]
+    async fn the_sqlite_lookup_by_address_probes_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("a.db").display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let Pool::Sqlite(p) = &store.read else {
+            panic!("sqlite store");
+        };
+        let plan = format!("explain query plan {ASSET_BY_NAME_OR_IP}");
+        let steps: Vec<String> =
+            sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(plan))
+                .bind("10.0.4.17")
+                .bind("10")
+                .fetch_all(p)
+                .await
+                .expect("plan")
+                .into_iter()
+                .map(|r| r.3)
+                .collect();
+        // `SCAN x` walks the union's few rows to order them.
+        assert!(
+            !steps.iter().any(|s| s.starts_with("SCAN") && s != "SCAN x"),
+            "the lookup reads a whole table: {steps:#?}"
+        );
+        store.close().await;
     }
 }
