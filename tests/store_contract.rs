@@ -911,14 +911,14 @@ async fn only_the_holder_renews_a_lease_and_a_renewed_lease_is_not_claimed() {
         let id = jobs[0].id;
         assert!(
             !store
-                .renew_job_lease(id, "b", at(120))
+                .renew_job_lease(id, "b", 1, at(120))
                 .await
                 .expect("renew"),
             "{l}: b does not hold it"
         );
         assert!(
             store
-                .renew_job_lease(id, "a", at(120))
+                .renew_job_lease(id, "a", 1, at(120))
                 .await
                 .expect("renew"),
             "{l}"
@@ -937,15 +937,42 @@ async fn only_the_holder_renews_a_lease_and_a_renewed_lease_is_not_claimed() {
         assert_eq!(taken.len(), 1, "{l}");
         assert!(
             !store
-                .renew_job_lease(id, "a", at(200))
+                .renew_job_lease(id, "a", 1, at(200))
                 .await
                 .expect("renew"),
             "{l}: a lost it"
         );
+        // a's own job loop claiming its lapsed job is a takeover too: the
+        // first run's attempt no longer holds the lease.
+        let d = NewJob::new("execute", serde_json::json!({ "n": 2 }), t0());
+        store.enqueue(&d, t0()).await.expect("enqueue");
+        let mine = store
+            .claim_jobs("execute", "a", t0(), lease, 1)
+            .await
+            .expect("claim");
+        let again = store
+            .claim_jobs("execute", "a", at(61), lease, 1)
+            .await
+            .expect("claim");
+        assert_eq!(again.len(), 1, "{l}");
+        assert!(
+            !store
+                .renew_job_lease(mine[0].id, "a", mine[0].attempts, at(100))
+                .await
+                .expect("renew"),
+            "{l}: the first attempt lost it"
+        );
+        assert!(
+            store
+                .renew_job_lease(again[0].id, "a", again[0].attempts, at(100))
+                .await
+                .expect("renew"),
+            "{l}"
+        );
         assert!(store.complete_job(id, "b", at(130)).await.expect("done"));
         assert!(
             !store
-                .renew_job_lease(id, "b", at(200))
+                .renew_job_lease(id, "b", 2, at(200))
                 .await
                 .expect("renew"),
             "{l}: a finished job has no lease"

@@ -363,11 +363,34 @@ impl Engine {
         // job future (kilobytes each) per waiting job: under sustained
         // ingest faster than the pipelines, that was ~17 KB per alert.
         let me = Arc::clone(self);
+        let claimed = tokio::time::Instant::now();
         tokio::spawn(async move {
             for job in jobs {
                 let Ok(permit) = Arc::clone(me.slots_for(&job.queue)).acquire_owned().await else {
                     return;
                 };
+                // Under a backlog the wait for a slot can outlast the lease
+                // the job was inserted with; the job loop would then claim
+                // it too and it would run twice. Past a third of the lease,
+                // renew before running, and leave the job to whoever took
+                // it over when that fails.
+                if claimed.elapsed() > me.cfg.job_lease / 3 {
+                    let until = crate::domain::time::add(me.now(), me.cfg.job_lease);
+                    match me
+                        .store
+                        .renew_job_lease(job.id, &me.worker_id, job.attempts, until)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::info!(job = job.id, queue = %job.queue, "job waited past its lease and was taken over");
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(job = job.id, error = %e, "could not renew the lease of a waiting job")
+                        }
+                    }
+                }
                 let me2 = Arc::clone(&me);
                 tokio::spawn(async move {
                     let _permit = permit;
@@ -583,7 +606,7 @@ impl Engine {
             let until = crate::domain::time::add(self.now(), self.cfg.job_lease);
             match self
                 .store
-                .renew_job_lease(job.id, &self.worker_id, until)
+                .renew_job_lease(job.id, &self.worker_id, job.attempts, until)
                 .await
             {
                 Ok(true) => {}

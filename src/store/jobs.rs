@@ -321,18 +321,26 @@ impl super::Store {
         })
     }
 
-    /// Renews the lease of a job `worker` is still running, to `until`.
-    /// Returns false when the lease was lost: the job ended, or another
-    /// worker took it over after the lease lapsed.
-    pub async fn renew_job_lease(&self, id: i64, worker: &str, until: Timestamp) -> Result<bool> {
+    /// Renews the lease of a job `worker` is still running as attempt
+    /// `attempt`, to `until`. Returns false when the lease was lost: the job
+    /// ended, or it was claimed again after the lease lapsed (by another
+    /// worker, or by this one's job loop: the attempt count tells).
+    pub async fn renew_job_lease(
+        &self,
+        id: i64,
+        worker: &str,
+        attempt: i64,
+        until: Timestamp,
+    ) -> Result<bool> {
         on_pool!(&self.write, p => {
             let r = sqlx::query(
                 "update jobs set lease_until_ms = $1 \
-                 where id = $2 and locked_by = $3 and status = 'running'",
+                 where id = $2 and locked_by = $3 and attempts = $4 and status = 'running'",
             )
             .bind(ms(until))
             .bind(id)
             .bind(worker)
+            .bind(attempt)
             .execute(p)
             .await?;
             Ok(r.rows_affected() == 1)
