@@ -375,12 +375,7 @@ impl Engine {
                 // renew before running, and leave the job to whoever took
                 // it over when that fails.
                 if claimed.elapsed() > me.cfg.job_lease / 3 {
-                    let until = crate::domain::time::add(me.now(), me.cfg.job_lease);
-                    match me
-                        .store
-                        .renew_job_lease(job.id, &me.worker_id, job.attempts, until)
-                        .await
-                    {
+                    match me.renew_lease(&job).await {
                         Ok(true) => {}
                         Ok(false) => {
                             tracing::info!(job = job.id, queue = %job.queue, "job waited past its lease and was taken over");
@@ -587,6 +582,15 @@ impl Engine {
         }
     }
 
+    /// Renews the lease of a job this process runs, for a whole lease from
+    /// now. False: it was taken over (see [`Store::renew_job_lease`]).
+    async fn renew_lease(&self, job: &Job) -> Result<bool, StoreError> {
+        let until = crate::domain::time::add(self.now(), self.cfg.job_lease);
+        self.store
+            .renew_job_lease(job.id, &self.worker_id, job.attempts, until)
+            .await
+    }
+
     /// Runs a job's work while renewing its lease every third of the lease.
     /// A chat sync paced by a platform's rate limit, or a slow vendor, can
     /// outlive the lease; once it lapsed, another worker (or this one)
@@ -603,12 +607,7 @@ impl Engine {
                 out = &mut work => return out,
                 () = tokio::time::sleep(beat) => {}
             }
-            let until = crate::domain::time::add(self.now(), self.cfg.job_lease);
-            match self
-                .store
-                .renew_job_lease(job.id, &self.worker_id, job.attempts, until)
-                .await
-            {
+            match self.renew_lease(job).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(job = job.id, queue = %job.queue, "job outlived its lease and was taken over; it may run twice");

@@ -185,17 +185,28 @@ fn bounded(field: &str, v: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// The token, the incident id and the query of a request about one incident.
+fn incident_request<Q>(
+    s: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    q: Result<Query<Q>, axum::extract::rejection::QueryRejection>,
+) -> Result<(IncidentId, Q), ApiError> {
+    reader(s, headers)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
+    let id: IncidentId = id
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("id", e))?;
+    Ok((id, q))
+}
+
 async fn show(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     q: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    reader(&s, &headers)?;
-    let Query(q) = q.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
-    let id: IncidentId = id
-        .parse()
-        .map_err(|e: String| ApiError::bad_request("id", e))?;
+    let (id, q) = incident_request(&s, &headers, &id, q)?;
     match incident_view(&s.engine, id, bounded("alerts", q.alerts)?).await? {
         Some(v) => Ok(axum::Json(v)),
         None => Err(ApiError::not_found(id.to_string())),
@@ -211,11 +222,7 @@ async fn alerts(
     Path(id): Path<String>,
     q: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    reader(&s, &headers)?;
-    let Query(q) = q.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
-    let id: IncidentId = id
-        .parse()
-        .map_err(|e: String| ApiError::bad_request("id", e))?;
+    let (id, q) = incident_request(&s, &headers, &id, q)?;
     let limit = bounded("limit", q.limit)?;
     if s.engine.store.get_incident(id).await?.is_none() {
         return Err(ApiError::not_found(id.to_string()));

@@ -215,21 +215,13 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Pool, Store, StoreOptions};
 
     /// Every alert carrying an address looks it up: reading the whole
     /// inventory for it (as the JSON `like` did) slows every pipeline.
     #[tokio::test]
     async fn the_sqlite_lookup_by_address_probes_indexes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("a.db").display());
-        let store = Store::connect(&url, &StoreOptions::default())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        let Pool::Sqlite(p) = &store.read else {
-            panic!("sqlite store");
-        };
+        let (_dir, store, pool) = crate::store::sqlite_for_plans().await;
+        let p = &pool;
         let plan = format!("explain query plan {ASSET_BY_NAME_OR_IP}");
         let steps: Vec<String> =
             sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(plan))

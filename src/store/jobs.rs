@@ -649,22 +649,14 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::{Pool, claim_sql};
-    use crate::store::{Store, StoreOptions};
+    use super::claim_sql;
 
     /// The claim runs on SQLite's one writer connection, often: a table scan
     /// there (as partial indexes once caused) holds up every ingest commit.
     #[tokio::test]
     async fn the_sqlite_claim_probes_indexes_instead_of_scanning_jobs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("c.db").display());
-        let store = Store::connect(&url, &StoreOptions::default())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        let Pool::Sqlite(p) = &store.write else {
-            panic!("sqlite store");
-        };
+        let (_dir, store, pool) = crate::store::sqlite_for_plans().await;
+        let p = &pool;
         let plan = format!("explain query plan {}", claim_sql(3, false));
         let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(plan))
             .bind(0_i64)

@@ -261,6 +261,23 @@ pub(crate) fn ms(t: crate::domain::Timestamp) -> i64 {
     t.timestamp_millis()
 }
 
+/// A migrated SQLite store in a temporary folder, and its pool, for unit
+/// tests that read query plans.
+#[cfg(test)]
+pub(crate) async fn sqlite_for_plans() -> (tempfile::TempDir, Store, sqlx::SqlitePool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let Pool::Sqlite(p) = &store.write else {
+        panic!("sqlite store");
+    };
+    let p = p.clone();
+    (dir, store, p)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
