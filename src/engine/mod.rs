@@ -369,27 +369,10 @@ impl Engine {
                 let Ok(permit) = Arc::clone(me.slots_for(&job.queue)).acquire_owned().await else {
                     return;
                 };
-                // Under a backlog the wait for a slot can outlast the lease
-                // the job was inserted with; the job loop would then claim
-                // it too and it would run twice. Past a third of the lease,
-                // renew before running, and leave the job to whoever took
-                // it over when that fails.
-                if claimed.elapsed() > me.cfg.job_lease / 3 {
-                    match me.renew_lease(&job).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::info!(job = job.id, queue = %job.queue, "job waited past its lease and was taken over");
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::warn!(job = job.id, error = %e, "could not renew the lease of a waiting job")
-                        }
-                    }
-                }
                 let me2 = Arc::clone(&me);
                 tokio::spawn(async move {
                     let _permit = permit;
-                    me2.run_job(job).await;
+                    me2.run_after_wait(job, claimed).await;
                 });
             }
         });
@@ -452,6 +435,7 @@ impl Engine {
                 self.slots_exhausted.store(true, AtomicOrdering::Relaxed);
             }
             let mut handles = Vec::new();
+            let claimed = tokio::time::Instant::now();
             for job in jobs {
                 let me = Arc::clone(self);
                 let slots = Arc::clone(slots);
@@ -459,7 +443,7 @@ impl Engine {
                     let Ok(_permit) = slots.acquire_owned().await else {
                         return;
                     };
-                    me.run_job(job).await;
+                    me.run_after_wait(job, claimed).await;
                 }));
             }
             if wait {
@@ -582,6 +566,27 @@ impl Engine {
         }
     }
 
+    /// Runs a job claimed at `claimed` once it holds a slot. Under a backlog
+    /// the wait for a slot can outlast the lease the job was claimed with;
+    /// the job loop would then claim it again and it would run twice. Past
+    /// a third of the lease, the lease is renewed first, and a job taken
+    /// over in the meantime is left to whoever took it.
+    async fn run_after_wait(self: &Arc<Self>, job: Job, claimed: tokio::time::Instant) {
+        if claimed.elapsed() > self.cfg.job_lease / 3 {
+            match self.renew_lease(&job).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(job = job.id, queue = %job.queue, "job waited past its lease and was taken over");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(job = job.id, error = %e, "could not renew the lease of a waiting job");
+                }
+            }
+        }
+        self.run_job(job).await;
+    }
+
     /// Renews the lease of a job this process runs, for a whole lease from
     /// now. False: it was taken over (see [`Store::renew_job_lease`]).
     async fn renew_lease(&self, job: &Job) -> Result<bool, StoreError> {
@@ -602,22 +607,28 @@ impl Engine {
         let beat = (self.cfg.job_lease / 3).max(Duration::from_millis(10));
         tokio::pin!(work);
         for _ in 0..MAX_LEASE_RENEWALS {
+            // The work goes on while the renewal waits for a connection: on
+            // SQLite's one writer connection the work may be the one
+            // holding it, and pausing the work would block every writer.
+            let renew = async {
+                tokio::time::sleep(beat).await;
+                self.renew_lease(job).await
+            };
             tokio::select! {
                 biased;
                 out = &mut work => return out,
-                () = tokio::time::sleep(beat) => {}
-            }
-            match self.renew_lease(job).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(job = job.id, queue = %job.queue, "job outlived its lease and was taken over; it may run twice");
-                    return work.await;
-                }
-                // The next beat tries again; the lease is still a third
-                // of its length ahead.
-                Err(e) => {
-                    tracing::warn!(job = job.id, error = %e, "could not renew the job's lease")
-                }
+                renewed = renew => match renewed {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = job.id, queue = %job.queue, "job outlived its lease and was taken over; it may run twice");
+                        return work.await;
+                    }
+                    // The next beat tries again; the lease is still a
+                    // third of its length ahead.
+                    Err(e) => {
+                        tracing::warn!(job = job.id, error = %e, "could not renew the job's lease")
+                    }
+                },
             }
         }
         tracing::warn!(job = job.id, queue = %job.queue, "job still running after {MAX_LEASE_RENEWALS} lease renewals; letting its lease lapse");
@@ -1423,7 +1434,18 @@ impl Engine {
             // confirmation that follows an acceptance may never have been
             // scheduled (the vendor's own confirmation is a second
             // transition). Poll the vendor's status instead; the dedup key
-            // makes this a no-op when the confirmation job exists.
+            // makes this a no-op when the confirmation job exists. A drill
+            // has nothing to poll: it is confirmed as `finish_dry` does.
+            if l.row.drill {
+                self.apply(
+                    id,
+                    |_| Command::ExecutionConfirmed,
+                    TransitionWrites::default(),
+                )
+                .await
+                .map_err(JobFailure::from_engine)?;
+                return Ok(());
+            }
             let (accepted, vendor_ref) = l
                 .events
                 .iter()
