@@ -727,22 +727,27 @@ async fn a_flooded_incident_is_read_bounded_and_paged_on_postgres() {
     flooded_incident(true).await;
 }
 
-/// Ten low alerts on one host, then a critical one that gets decisions:
-/// the incident view reads the first few, the decision's alert and the
-/// count; the alerts route pages through every one.
+/// Ten low alerts on one host (the eighth from a known-bad address), then
+/// a critical one that gets decisions: the incident view reads the first
+/// few, the alert with an intel hit, the decision's alert and the count;
+/// the alerts route pages through every one.
 async fn flooded_incident(postgres: bool) {
+    let intel = common::app::repo("config/intel/bad-ips.txt");
     let app = spawn_app(Options {
         postgres,
+        extra_config: format!(
+            "[enrich]\nintel_files = [{:?}]\n",
+            intel.display().to_string()
+        ),
         ..Default::default()
     })
     .await;
     for i in 0..10 {
-        let r = app
-            .post_alert(
-                "crowdstrike",
-                &crowdstrike_alert("ws-flood", "aidflood", 20, &format!("fl-{i}")),
-            )
-            .await;
+        let mut a = crowdstrike_alert("ws-flood", "aidflood", 20, &format!("fl-{i}"));
+        if i == 7 {
+            a["event"]["LocalIP"] = serde_json::json!("203.0.113.9");
+        }
+        let r = app.post_alert("crowdstrike", &a).await;
         assert_eq!(r.status(), 202);
     }
     app.post_alert(
@@ -766,18 +771,35 @@ async fn flooded_incident(postgres: bool) {
         }
     };
     let inc = d.incident_id;
+    let shown = |view: &serde_json::Value| -> Vec<i64> {
+        view["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter_map(|a| a["id"].as_i64())
+            .collect()
+    };
+    // Enrichment is recorded after the decisions are proposed.
+    app.eventually("the intel hit is recorded", || async {
+        shown(&get(format!("/v1/incidents/{inc}?alerts=3")).await.1).len() == 5
+    })
+    .await;
     let (status, view) = get(format!("/v1/incidents/{inc}?alerts=3")).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["alerts_total"], 11, "{view}");
-    let ids: Vec<i64> = view["alerts"]
-        .as_array()
-        .expect("alerts")
-        .iter()
-        .filter_map(|a| a["id"].as_i64())
-        .collect();
-    assert_eq!(ids.len(), 4, "the first three and the decision's: {ids:?}");
+    let ids = shown(&view);
+    assert_eq!(
+        ids.len(),
+        5,
+        "the first three, the intel hit and the decision's: {ids:?}"
+    );
     assert_eq!(ids.last().copied(), d.alert_id, "{ids:?}");
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    let hit = &view["alerts"][3];
+    assert_eq!(
+        hit["enrichment"]["intel_hits"][0]["indicator"], "203.0.113.9",
+        "{hit}"
+    );
     // The default shows up to 100: all eleven here.
     let (_, view) = get(format!("/v1/incidents/{inc}")).await;
     assert_eq!(view["alerts"].as_array().map(Vec::len), Some(11));

@@ -364,6 +364,7 @@ async fn finished_jobs_are_written_together_and_chat_syncs_coalesce() {
                 alert: r[i].0.alert_id,
                 json: format!("{{\"n\":{i}}}"),
                 partial: i == 1,
+                intel_hit: false,
             }),
             enqueue: vec![sync(incident)],
         };

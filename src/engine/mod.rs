@@ -726,6 +726,7 @@ impl Engine {
                 alert: alert_id,
                 json: serde_json::to_string(&enrichment).unwrap_or_default(),
                 partial: enrichment.partial,
+                intel_hit: !enrichment.intel_hits.is_empty(),
             }),
             enqueue: self.chat_jobs(incident, None),
         })

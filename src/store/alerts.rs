@@ -505,8 +505,8 @@ impl super::Store {
                 "select ", alert_cols!(), " from alerts where incident_id = $1 and (\
                    id in (select id from alerts where incident_id = $1 order by id limit $2) \
                    or id in (select alert_id from decisions where incident_id = $1) \
-                   or id in (select id from alerts where incident_id = $1 and enrichment is not null \
-                             and enrichment not like '%\"intel_hits\":[]%' order by id limit $2)) \
+                   or id in (select id from alerts where incident_id = $1 and intel_hit \
+                             order by id limit $2)) \
                  order by id"
             ))
             .bind(id.0)

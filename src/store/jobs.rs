@@ -159,6 +159,8 @@ pub struct EnrichmentResult {
     pub alert: crate::domain::AlertId,
     pub json: String,
     pub partial: bool,
+    /// The enrichment found threat-intel hits.
+    pub intel_hit: bool,
 }
 
 /// A claimed job.
@@ -366,10 +368,14 @@ impl super::Store {
             for r in super::row_runs(enriched.len(), 500) {
                 let chunk = &enriched[r];
                 let mut q = sqlx::QueryBuilder::new(
-                    "update alerts set enrichment = v.column2, enrichment_partial = v.column3 from (",
+                    "update alerts set enrichment = v.column2, enrichment_partial = v.column3, \
+                     intel_hit = v.column4 from (",
                 );
                 q.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.alert.0).push_bind(e.json.as_str()).push_bind(e.partial);
+                    b.push_bind(e.alert.0)
+                        .push_bind(e.json.as_str())
+                        .push_bind(e.partial)
+                        .push_bind(e.intel_hit);
                 });
                 q.push(") as v where alerts.id = v.column1");
                 q.build().persistent(false).execute(&mut *tx).await?;
