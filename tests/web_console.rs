@@ -317,3 +317,33 @@ async fn responders_act_from_the_browser_under_the_same_matrix() {
     assert_eq!(s, 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_incident_page_with_more_alerts_than_it_shows_says_so() {
+    let app = spawn_app(Options::default()).await;
+    // 101 low alerts on one host in one request: one incident.
+    let burst: Vec<serde_json::Value> = (0..101)
+        .map(|i| crowdstrike_alert("ws-burst", "aidburst", 20, &format!("b-{i}")))
+        .collect();
+    let r = app
+        .post_alert("crowdstrike", &serde_json::json!(burst))
+        .await;
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.expect("json");
+    let incident = body["alerts"][0]["incident_id"].as_i64().expect("incident");
+    assert!(
+        body["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .all(|a| a["incident_id"].as_i64() == Some(incident)),
+        "{body}"
+    );
+    let carol = app.sign_in("carol").await;
+    let (status, page) = app.page(&carol, &format!("/incidents/{incident}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Showing 100 of 101 alerts"), "{page}");
+    assert_eq!(page.matches("<h3>alert-").count(), 100);
+    assert!(page.contains(&format!("/v1/incidents/{incident}/alerts")));
+    app.stop().await;
+}
