@@ -899,3 +899,48 @@ async fn a_takeover_after_the_vendor_accepted_confirms_instead_of_calling_again(
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_attempt_that_lost_its_lease_to_another_worker_stops_and_records_nothing() {
+    let app = spawn_app(Options {
+        extra_config: "job_lease = \"600ms\"\n".into(),
+        ..Default::default()
+    })
+    .await;
+    *app.vendor.state.action_delay_ms.lock().unwrap() = 1_500;
+    app.post_alert(
+        "crowdstrike",
+        &crowdstrike_alert("ws-0142", "aid0142", 90, "lost-1"),
+    )
+    .await;
+    let d = one_decision(&app, "isolate_host").await;
+    app.vendor.wait_for_actions(1, 10).await;
+    // While the vendor sleeps, another worker claims the job (as after a
+    // lease that lapsed while the database was away).
+    let pool = sqlx::SqlitePool::connect(&app.db.url).await.expect("db");
+    let taken = sqlx::query(
+        "update jobs set attempts = attempts + 1, locked_by = 'other-replica' \
+         where queue = 'execute' and status = 'running' and payload like $1",
+    )
+    .bind(format!("%\"decision_id\":{}%", d.id))
+    .execute(&pool)
+    .await
+    .expect("take over");
+    assert_eq!(taken.rows_affected(), 1);
+    // The vendor answers after 1.5 s; this attempt must not record it.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let kinds = events_of(&app, d.id).await;
+    assert!(
+        !kinds.iter().any(|k| k == "execution_accepted"),
+        "the attempt that lost the job recorded its outcome: {kinds:?}"
+    );
+    let (status, by): (String, String) = sqlx::query_as(
+        "select status, locked_by from jobs where queue = 'execute' and payload like $1",
+    )
+    .bind(format!("%\"decision_id\":{}%", d.id))
+    .fetch_one(&pool)
+    .await
+    .expect("job");
+    assert_eq!((status.as_str(), by.as_str()), ("running", "other-replica"));
+    app.stop().await;
+}

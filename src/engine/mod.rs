@@ -519,6 +519,10 @@ impl Engine {
         let result = self.keeping_lease(&job, work).await;
         metrics::histogram!("cordon_job_seconds", "queue" => job.queue.clone())
             .record(started.elapsed().as_secs_f64());
+        let Some(result) = result else {
+            // Taken over: the new holder records the outcome.
+            return;
+        };
         let now = self.now();
         // The loop has something new to look at only when this job leaves
         // work behind: queued jobs, a retry, or the next job of its ordering key.
@@ -602,8 +606,17 @@ impl Engine {
     /// would claim the job and run it a second time: a second post, a
     /// second call. Renewal stops after [`MAX_LEASE_RENEWALS`] (ten minutes
     /// with the default one-minute lease), so a job that hangs is still
-    /// taken over, and when the lease turns out to be lost already.
-    async fn keeping_lease<T>(&self, job: &Job, work: impl std::future::Future<Output = T>) -> T {
+    /// taken over.
+    ///
+    /// `None`: the lease had been lost (a renewal failed for a whole lease,
+    /// say while the database was away) and the job was claimed again. The
+    /// work is dropped then, unfinished: the new holder runs the job, and
+    /// carrying on would run it twice and record two outcomes.
+    async fn keeping_lease<T>(
+        &self,
+        job: &Job,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
         let beat = (self.cfg.job_lease / 3).max(Duration::from_millis(10));
         tokio::pin!(work);
         for _ in 0..MAX_LEASE_RENEWALS {
@@ -616,12 +629,12 @@ impl Engine {
             };
             tokio::select! {
                 biased;
-                out = &mut work => return out,
+                out = &mut work => return Some(out),
                 renewed = renew => match renewed {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::warn!(job = job.id, queue = %job.queue, "job outlived its lease and was taken over; it may run twice");
-                        return work.await;
+                        tracing::warn!(job = job.id, queue = %job.queue, attempt = job.attempts, "job lost its lease and was claimed again; this attempt stops");
+                        return None;
                     }
                     // The next beat tries again; the lease is still a
                     // third of its length ahead.
@@ -632,7 +645,7 @@ impl Engine {
             }
         }
         tracing::warn!(job = job.id, queue = %job.queue, "job still running after {MAX_LEASE_RENEWALS} lease renewals; letting its lease lapse");
-        work.await
+        Some(work.await)
     }
 
     /// Exponential backoff with full jitter, capped.
