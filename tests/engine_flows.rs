@@ -684,16 +684,16 @@ async fn finished_jobs_are_deleted_after_the_retention_and_failed_ones_stay() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_vendor_call_longer_than_the_job_lease_keeps_the_lease_and_runs_once() {
-    // A lease of 600 ms on cordon's clock, renewed every 200 ms of real time
-    // while the job runs.
+/// An app whose job lease is 600 ms on cordon's clock (renewed every
+/// 200 ms of real time while a job runs), with a workstation contain in
+/// flight at a vendor that answers after `vendor_ms`.
+async fn contain_in_flight(vendor_ms: u64) -> (TestApp, cordon::store::DecisionRow) {
     let app = spawn_app(Options {
         extra_config: "job_lease = \"600ms\"\n".into(),
         ..Default::default()
     })
     .await;
-    *app.vendor.state.action_delay_ms.lock().unwrap() = 2_000;
+    *app.vendor.state.action_delay_ms.lock().unwrap() = vendor_ms;
     app.post_alert(
         "crowdstrike",
         &crowdstrike_alert("ws-0142", "aid0142", 90, "lease-1"),
@@ -701,6 +701,12 @@ async fn a_vendor_call_longer_than_the_job_lease_keeps_the_lease_and_runs_once()
     .await;
     let d = one_decision(&app, "isolate_host").await;
     app.vendor.wait_for_actions(1, 10).await;
+    (app, d)
+}
+
+#[tokio::test]
+async fn a_vendor_call_longer_than_the_job_lease_keeps_the_lease_and_runs_once() {
+    let (app, d) = contain_in_flight(2_000).await;
     // While the vendor sleeps (2 s), cordon's clock moves 1.8 s: three
     // leases. Each step stays inside the lease as last renewed, and every
     // step claims what is due: a lapsed lease would run the contain again.
@@ -902,19 +908,7 @@ async fn a_takeover_after_the_vendor_accepted_confirms_instead_of_calling_again(
 
 #[tokio::test]
 async fn an_attempt_that_lost_its_lease_to_another_worker_stops_and_records_nothing() {
-    let app = spawn_app(Options {
-        extra_config: "job_lease = \"600ms\"\n".into(),
-        ..Default::default()
-    })
-    .await;
-    *app.vendor.state.action_delay_ms.lock().unwrap() = 1_500;
-    app.post_alert(
-        "crowdstrike",
-        &crowdstrike_alert("ws-0142", "aid0142", 90, "lost-1"),
-    )
-    .await;
-    let d = one_decision(&app, "isolate_host").await;
-    app.vendor.wait_for_actions(1, 10).await;
+    let (app, d) = contain_in_flight(1_500).await;
     // While the vendor sleeps, another worker claims the job (as after a
     // lease that lapsed while the database was away).
     let pool = sqlx::SqlitePool::connect(&app.db.url).await.expect("db");

@@ -1419,6 +1419,18 @@ impl Engine {
         ))
     }
 
+    /// Records the vendor's confirmation of a decision's action.
+    async fn confirm_execution(self: &Arc<Self>, id: DecisionId) -> Result<(), JobFailure> {
+        self.apply(
+            id,
+            |_| Command::ExecutionConfirmed,
+            TransitionWrites::default(),
+        )
+        .await
+        .map_err(JobFailure::from_engine)?;
+        Ok(())
+    }
+
     /// The job that polls the vendor until it confirms the action accepted
     /// at event `accepted_seq` (one per acceptance: its dedup key).
     fn confirm_job(&self, id: DecisionId, accepted_seq: i64, vendor_ref: Option<String>) -> NewJob {
@@ -1439,9 +1451,9 @@ impl Engine {
         );
         let inverse = job.payload["inverse"].as_bool().unwrap_or(false);
         let l = self.load(id).await.map_err(JobFailure::from_engine)?;
-        if !inverse
+        if let Some(accepted) = acceptance_since_last_request(&l.events)
+            && !inverse
             && l.decision.state == DecisionState::Executing
-            && accepted_since_last_request(&l.events)
         {
             // A worker died after the vendor accepted and before this job
             // ended: calling again would repeat the action, and the
@@ -1451,28 +1463,16 @@ impl Engine {
             // makes this a no-op when the confirmation job exists. A drill
             // has nothing to poll: it is confirmed as `finish_dry` does.
             if l.row.drill {
-                self.apply(
-                    id,
-                    |_| Command::ExecutionConfirmed,
-                    TransitionWrites::default(),
-                )
-                .await
-                .map_err(JobFailure::from_engine)?;
-                return Ok(());
+                return self.confirm_execution(id).await;
             }
-            let (accepted, vendor_ref) = l
-                .events
-                .iter()
-                .rev()
-                .find_map(|e| match &e.kind {
-                    crate::domain::decision::EventKind::ExecutionAccepted { vendor_ref } => {
-                        Some((e.seq, vendor_ref.clone()))
-                    }
-                    _ => None,
-                })
-                .unwrap_or((l.decision.next_seq, None));
+            let vendor_ref = match &accepted.kind {
+                crate::domain::decision::EventKind::ExecutionAccepted { vendor_ref } => {
+                    vendor_ref.clone()
+                }
+                _ => None,
+            };
             self.store
-                .enqueue(&self.confirm_job(id, accepted, vendor_ref), self.now())
+                .enqueue(&self.confirm_job(id, accepted.seq, vendor_ref), self.now())
                 .await
                 .map_err(JobFailure::from_store)?;
             self.wake_jobs.notify_one();
@@ -1506,7 +1506,7 @@ impl Engine {
             .record(started.elapsed().as_secs_f64());
         match r {
             Ok(out) => {
-                let extra = TransitionWrites {
+                let mut extra = TransitionWrites {
                     saved_state: if inverse {
                         None
                     } else {
@@ -1522,7 +1522,6 @@ impl Engine {
                 }
                 let vendor_ref = out.vendor_ref.clone();
                 let confirmed = out.confirmed || out.dry_run || out.already;
-                let mut extra = extra;
                 if !confirmed {
                     // Committed with the acceptance: a crash between the two
                     // left the decision executing with nothing to confirm it.
@@ -1542,13 +1541,7 @@ impl Engine {
                 .await
                 .map_err(JobFailure::from_engine)?;
                 if confirmed {
-                    self.apply(
-                        id,
-                        |_| Command::ExecutionConfirmed,
-                        TransitionWrites::default(),
-                    )
-                    .await
-                    .map_err(JobFailure::from_engine)?;
+                    self.confirm_execution(id).await?;
                 } else {
                     self.wake_jobs.notify_one();
                 }
@@ -1617,16 +1610,7 @@ impl Engine {
             ..Default::default()
         };
         match ex.confirm(&req, &out).await {
-            Ok(Confirmation::Confirmed) => {
-                self.apply(
-                    id,
-                    |_| Command::ExecutionConfirmed,
-                    TransitionWrites::default(),
-                )
-                .await
-                .map_err(JobFailure::from_engine)?;
-                Ok(())
-            }
+            Ok(Confirmation::Confirmed) => self.confirm_execution(id).await,
             Ok(Confirmation::Pending) => {
                 self.still_unconfirmed(id, job, "the vendor has not confirmed containment", None)
                     .await
@@ -1663,14 +1647,7 @@ impl Engine {
         )
         .await
         .map_err(JobFailure::from_engine)?;
-        self.apply(
-            id,
-            |_| Command::ExecutionConfirmed,
-            TransitionWrites::default(),
-        )
-        .await
-        .map_err(JobFailure::from_engine)?;
-        Ok(())
+        self.confirm_execution(id).await
     }
 
     /// Another confirmation poll later, or — when the polls are used up — a
@@ -1737,22 +1714,22 @@ impl Engine {
     }
 }
 
-/// True when the vendor accepted the action after the latest request to run
-/// it (first request, retry or override): running the job again would only
+/// The vendor's acceptance of the action after the latest request to run it
+/// (first request, retry or override), if any: running the job again would only
 /// repeat a call the vendor already took. A retry after a failed
 /// confirmation is a new request, so it runs.
-fn accepted_since_last_request(events: &[DecisionEvent]) -> bool {
+fn acceptance_since_last_request(events: &[DecisionEvent]) -> Option<&DecisionEvent> {
     use crate::domain::decision::EventKind as K;
     for e in events.iter().rev() {
         match e.kind {
-            K::ExecutionAccepted { .. } => return true,
+            K::ExecutionAccepted { .. } => return Some(e),
             K::ExecutionRequested | K::Retried | K::Overridden { .. } | K::TimeoutExecute => {
-                return false;
+                return None;
             }
             _ => {}
         }
     }
-    false
+    None
 }
 
 fn fix_decision(mut p: serde_json::Value, id: DecisionId) -> serde_json::Value {
