@@ -149,7 +149,7 @@ impl App {
                 let ids: Vec<Option<i64>> = rows.iter().map(|(_, j)| *j).collect();
                 let payloads = rows
                     .iter()
-                    .map(|(a, _)| serde_json::json!({ "alert_id": a.alert_id.0 }))
+                    .map(|(a, _)| (serde_json::json!({ "alert_id": a.alert_id.0 }), None))
                     .collect();
                 e2.run_claimed(ids, "pipeline", payloads);
             });

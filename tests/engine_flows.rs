@@ -287,28 +287,34 @@ async fn quorum_of_two_distinct_people_with_separation_of_duties() {
     let d = one_decision(&app, "isolate_host").await;
     assert_eq!(d.rule.as_deref(), Some("crown-jewels"));
     // alice proposes the same isolation of db-prod-01 herself: she may not approve it.
-    let ctx: cordon::domain::ActionContext = serde_json::from_str(&d.context).expect("ctx");
-    let mut ctx2 = ctx.clone();
-    ctx2.asset_owners = vec!["carol".into(), "dave".into()];
     let proposer = cordon::domain::decision::ActorRef {
         person: Some("alice".into()),
         platform: Platform::Slack,
         platform_user_id: "U01ALICE".into(),
         role: Some("soc-lead".into()),
     };
+    let target = app
+        .engine
+        .resolve_target(
+            &cordon::domain::ActionKind::IsolateHost,
+            &cordon::domain::ActionTarget::host("db-prod-01"),
+            cordon::domain::Severity::Critical,
+            &Default::default(),
+            &Default::default(),
+        )
+        .await
+        .expect("resolve");
     let id = app
         .engine
-        .propose(
-            cordon::domain::IncidentId(d.incident_id),
-            None,
-            cordon::domain::ActionKind::IsolateHost,
-            cordon::domain::ActionTarget::host("db-prod-01"),
-            ctx2,
-            [("crowdstrike_aid".to_owned(), "aid-db01".to_owned())].into(),
-            Some("alice".into()),
-            proposer,
-            false,
-        )
+        .propose(cordon::engine::Proposal {
+            incident: cordon::domain::IncidentId(d.incident_id),
+            alert: None,
+            action: cordon::domain::ActionKind::IsolateHost,
+            target,
+            proposer: Some("alice".into()),
+            actor: proposer,
+            drill: false,
+        })
         .await
         .expect("propose");
     let sod = app

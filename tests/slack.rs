@@ -440,14 +440,16 @@ async fn deny_asks_for_a_reason_in_a_modal_and_records_it() {
 }
 
 #[tokio::test]
-async fn a_member_of_a_slack_user_group_acts_with_the_role_the_group_grants() {
+async fn a_named_member_of_a_slack_user_group_acts_with_the_role_the_group_grants() {
     let (app, slack) = start().await;
-    // U0GROUPLEAD is no person in the matrix, only in the @soc-leads group.
-    slack.set_group("S0SOCLEADS", &["U0GROUPLEAD"]);
+    // heidi (U08HEIDI) is a soc-analyst in the matrix; the @soc-leads group
+    // adds soc-lead. (Someone in the group but not in [people] holds
+    // nothing: tests/adversary.)
+    slack.set_group("S0SOCLEADS", &["U08HEIDI"]);
     let d = crown_jewel_decision(&app).await;
     let r = interact(
         &app,
-        &click(&slack, "U0GROUPLEAD", &format!("deny:dec-{}", d.id), 1),
+        &click(&slack, "U08HEIDI", &format!("deny:dec-{}", d.id), 1),
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -466,7 +468,7 @@ async fn a_member_of_a_slack_user_group_acts_with_the_role_the_group_grants() {
         .expect("open");
     let submission = serde_json::json!({
         "type": "view_submission",
-        "user": {"id": "U0GROUPLEAD", "team_id": "T0CORDON"},
+        "user": {"id": "U08HEIDI", "team_id": "T0CORDON"},
         "view": {"id": "V0001", "type": "modal", "callback_id": "cordon-reason",
                  "private_metadata": open.body["view"]["private_metadata"],
                  "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "false positive"}}}}}
@@ -481,7 +483,7 @@ async fn a_member_of_a_slack_user_group_acts_with_the_role_the_group_grants() {
         .expect("load");
     let last = l.events.last().expect("event");
     let actor = last.actor.as_ref().expect("actor");
-    assert_eq!(actor.platform_user_id, "U0GROUPLEAD");
+    assert_eq!(actor.platform_user_id, "U08HEIDI");
     assert_eq!(actor.role.as_deref(), Some("soc-lead"));
     app.stop().await;
 }

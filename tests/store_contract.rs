@@ -69,7 +69,13 @@ async fn a_decision(store: &Store) -> DecisionId {
     };
     let ev = event(1, "proposed");
     let (id, _) = store
-        .create_decision(&d, "pending_approval", &[ev], &TransitionWrites::default())
+        .create_decision(
+            &d,
+            "pending_approval",
+            &[ev],
+            &TransitionWrites::default(),
+            None,
+        )
         .await
         .expect("create decision");
     id
@@ -883,15 +889,32 @@ async fn assets_are_found_by_short_name_fqdn_or_ip() {
                 db.label
             );
         }
-        // Two hosts behind one address: the lowest host name, every time.
+        // Two hosts behind one address: ambiguous, so unknown (DESIGN §3a:
+        // the matrix must not judge either host on the other's word).
         let twin = cordon::store::Asset {
             hostname: "app-01".into(),
             ips: vec!["10.0.9.9".into()],
             ..Default::default()
         };
         store.upsert_assets(&[twin], t0()).await.expect("import");
-        let found = store.find_asset("10.0.9.9").await.expect("find");
-        assert_eq!(found.map(|a| a.hostname), Some("app-01".to_owned()));
+        assert!(store.find_asset("10.0.9.9").await.expect("find").is_none());
+        assert_eq!(
+            store
+                .resolve_asset(&["10.0.9.9".to_owned()])
+                .await
+                .expect("resolve"),
+            cordon::store::Resolved::Ambiguous(vec!["app-01".into(), "db-prod-01".into()]),
+            "{}",
+            db.label
+        );
+        // A host name and an agent id of two different hosts: ambiguous too.
+        assert!(matches!(
+            store
+                .resolve_asset(&["app-01".to_owned(), "fd00::17".to_owned()])
+                .await
+                .expect("resolve"),
+            cordon::store::Resolved::Ambiguous(_)
+        ));
         store.close().await;
     }
 }

@@ -91,19 +91,20 @@ pub async fn status(engine: &Engine) -> Result<serde_json::Value, String> {
 pub async fn explain(engine: &Engine, action: &str, target: &str) -> Result<String, String> {
     let action: ActionKind = action.parse()?;
     let kind = action.target_kind().unwrap_or(TargetKind::Host);
-    let (ctx, _) = engine
-        .context_for(
+    let resolved = engine
+        .resolve_target(
             &action,
             &ActionTarget {
                 kind,
                 value: target.to_owned(),
             },
             Severity::High,
+            &Default::default(),
             &crate::enrich::Enrichment::default(),
         )
         .await
         .map_err(|e| e.to_string())?;
-    Ok(engine.matrix().explain(&ctx).to_string())
+    Ok(engine.matrix().explain(&resolved.ctx).to_string())
 }
 
 /// A one-time sign-in link to the web console that lands on the reports,
@@ -144,6 +145,9 @@ pub enum RequestError {
     /// The chat account maps to no person in the matrix (`source` names
     /// the matrix file); each platform says so in its own words.
     NotAPerson { source: String },
+    /// The matrix does not let this person propose it (the message names
+    /// the rule and the roles that may), or the target is not valid.
+    Refused(String),
     /// The store or the engine failed.
     Failed(String),
 }
@@ -177,43 +181,20 @@ pub async fn request(
         kind,
         value: target.to_owned(),
     };
-    let now = engine.now();
-    let title = format!("{action} {} requested by {person} in {via}", target.value);
-    let incident = engine
-        .store
-        .open_manual_incident(&title, Severity::High, now)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (ctx, attrs) = engine
-        .context_for(
-            &action,
-            &target,
-            Severity::High,
-            &crate::enrich::Enrichment::default(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let rule = matrix.rule_for(&ctx).map(|r| r.name.clone());
     let aref = ActorRef {
         person: Some(person.clone()),
         platform: actor.platform,
         platform_user_id: actor.platform_user_id.clone(),
         role: None,
     };
-    let id = engine
-        .propose(
-            incident,
-            None,
-            action.clone(),
-            target.clone(),
-            ctx,
-            attrs,
-            Some(person),
-            aref,
-            false,
-        )
+    let (id, incident, rule) = engine
+        .propose_by_hand(actor, aref, action.clone(), &target, Severity::High, via)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            crate::engine::EngineError::ProposalRefused(m)
+            | crate::engine::EngineError::InvalidTarget(m) => RequestError::Refused(m),
+            other => RequestError::Failed(other.to_string()),
+        })?;
     let state = engine
         .load(id)
         .await

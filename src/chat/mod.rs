@@ -233,6 +233,9 @@ pub struct DecisionModel {
     pub decided_verb: Option<String>,
     pub reason: Option<String>,
     pub last_error: Option<String>,
+    /// Why a guard sent this decision to a person instead of its rule's
+    /// automatic path ("isolate_host rate guard open, 10 in 10m").
+    pub guard: Option<String>,
     pub time_to_contain_ms: Option<i64>,
     pub evidence: Vec<Evidence>,
     pub buttons: Vec<Button>,
@@ -525,10 +528,12 @@ fn decision_model(
     let folded = crate::domain::decision::Decision::replay(id, &events).ok();
     let matrix = str_of(d, "matrix_hash").and_then(|h| matrix_for(&h));
     let rule_name = str_of(d, "rule");
+    let guard = folded.as_ref().and_then(|f| f.guard.clone());
     let rule = matrix
         .as_deref()
         .zip(rule_name.as_deref())
-        .and_then(|(m, n)| m.rule(n));
+        .and_then(|(m, n)| m.effective_rule(n, guard.as_ref()));
+    let rule = rule.as_ref();
     let state = folded.as_ref().map_or(DecisionState::Proposed, |f| f.state);
     let step = folded.as_ref().map_or(0, |f| f.escalation_step);
     let alert = d["alert_id"]
@@ -564,7 +569,7 @@ fn decision_model(
             }
             EventKind::Denied { reason } => ("denied", reason.clone()),
             EventKind::Vetoed { reason } => ("vetoed", reason.clone()),
-            EventKind::Overridden { reason } => ("overridden", reason.clone()),
+            EventKind::Overridden { reason, .. } => ("overridden", reason.clone()),
             EventKind::Extended { .. } => ("extended", None),
             _ => continue,
         };
@@ -619,6 +624,7 @@ fn decision_model(
         decided_verb,
         reason,
         last_error: folded.as_ref().and_then(|f| f.last_error.clone()),
+        guard: guard.map(|g| g.to_string()),
         time_to_contain_ms: clock_ttc,
         evidence,
         buttons,
@@ -695,7 +701,7 @@ pub fn timeline(view: &serde_json::Value) -> Vec<TimelineEntry> {
                 EventKind::Approved { reason }
                 | EventKind::Denied { reason }
                 | EventKind::Vetoed { reason }
-                | EventKind::Overridden { reason } => (reason.clone(), None, None),
+                | EventKind::Overridden { reason, .. } => (reason.clone(), None, None),
                 EventKind::ApprovalRequested { until } | EventKind::Escalated { until, .. } => {
                     (None, *until, None)
                 }
@@ -787,13 +793,13 @@ pub async fn may_act(
         return true;
     };
     let (Some(rule), Ok(ctx)) = (
-        l.row.rule.as_deref().and_then(|n| l.matrix.rule(n)),
+        l.rule(),
         serde_json::from_str::<crate::domain::ActionContext>(&l.row.context),
     ) else {
         return true;
     };
     let roles = l.matrix.roles_of(actor, &ctx);
-    allowed_roles(rule, l.decision.escalation_step, button.verb)
+    allowed_roles(&rule, l.decision.escalation_step, button.verb)
         .iter()
         .any(|r| roles.contains(r))
 }

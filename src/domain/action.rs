@@ -122,6 +122,19 @@ impl<'de> Deserialize<'de> for ActionKind {
     }
 }
 
+/// Inventory attributes that name a host or a cloud instance at a vendor.
+/// An alert may call an asset by any of them, and a connector needs the one
+/// of its vendor: `crowdstrike_aid` is what Falcon's contain call takes.
+pub const ASSET_ID_ATTRIBUTES: [&str; 4] = [
+    "crowdstrike_aid",
+    "mde_machine_id",
+    "s1_agent_id",
+    "ec2_instance_id",
+];
+
+/// Directory attributes that name a user at a vendor.
+pub const IDENTITY_ID_ATTRIBUTES: [&str; 2] = ["okta_user_id", "entra_user_id"];
+
 /// What an action is aimed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -166,6 +179,72 @@ impl ActionTarget {
     }
 }
 
+impl ActionTarget {
+    /// Checks that the value can name a target of its kind before the
+    /// matrix judges it or a connector sees it: an address or network for
+    /// `ip`, a host name (or address) for `host`, a cloud id or ARN, a user
+    /// name, UPN or email. Alert text is attacker-controlled; a value that
+    /// starts with `-` could be read as an option by a command, and one
+    /// with spaces, quotes or markup has no business in a vendor filter.
+    pub fn validate(&self) -> Result<(), String> {
+        let v = self.value.as_str();
+        let bad = |why: &str| {
+            Err(format!(
+                "`{}` is not a valid {} target: {why}",
+                v.escape_debug(),
+                self.kind_name()
+            ))
+        };
+        if v.is_empty() {
+            return bad("it is empty");
+        }
+        if v.starts_with('-') {
+            return bad("it starts with `-`");
+        }
+        if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return bad("it contains spaces or control characters");
+        }
+        let ok = |c: char, extra: &str| c.is_ascii_alphanumeric() || extra.contains(c);
+        match self.kind {
+            TargetKind::Ip => {
+                if super::guards::parse_net(v).is_none() {
+                    return bad("it is not an IP address or CIDR network");
+                }
+            }
+            TargetKind::Host => {
+                let is_ip = v.parse::<std::net::IpAddr>().is_ok();
+                if v.len() > 253 || !(is_ip || v.chars().all(|c| ok(c, ".-_"))) {
+                    return bad("a host name has letters, digits, `.`, `-` and `_` only");
+                }
+            }
+            TargetKind::CloudResource => {
+                if v.len() > 2048 || !v.chars().all(|c| ok(c, ".-_:/")) {
+                    return bad("a cloud id or ARN has letters, digits and `.-_:/` only");
+                }
+            }
+            TargetKind::User => {
+                if v.chars().count() > 256
+                    || v.chars().any(|c| "<>\"`;|&$(){}[],*?=!%#".contains(c))
+                {
+                    return bad(
+                        "a user name, UPN or email has no quotes, brackets or shell characters",
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            TargetKind::Host => "host",
+            TargetKind::User => "user",
+            TargetKind::Ip => "ip",
+            TargetKind::CloudResource => "cloud",
+        }
+    }
+}
+
 impl fmt::Display for ActionTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let k = match self.kind {
@@ -191,6 +270,36 @@ mod tests {
             }
         }
         assert_eq!(ActionKind::RevokeSessions.inverse(), None);
+    }
+
+    #[test]
+    fn targets_are_validated_per_kind() {
+        assert!(ActionTarget::ip("203.0.113.9").validate().is_ok());
+        assert!(ActionTarget::ip("203.0.113.0/24").validate().is_ok());
+        assert!(ActionTarget::ip("evil.example").validate().is_err());
+        assert!(
+            ActionTarget::host("ws-0142.corp.example")
+                .validate()
+                .is_ok()
+        );
+        assert!(ActionTarget::host("10.20.1.42").validate().is_ok());
+        assert!(ActionTarget::host("-rf").validate().is_err());
+        assert!(ActionTarget::host("ws-1<!channel>").validate().is_err());
+        assert!(ActionTarget::host("ws 1").validate().is_err());
+        assert!(
+            ActionTarget::cloud("arn:aws:ec2:eu-west-1:123:instance/i-0abc")
+                .validate()
+                .is_ok()
+        );
+        assert!(ActionTarget::user("CORP\\jdoe").validate().is_ok());
+        assert!(ActionTarget::user("jdoe@corp.example").validate().is_ok());
+        assert!(
+            ActionTarget::user("o'brien@corp.example")
+                .validate()
+                .is_ok()
+        );
+        assert!(ActionTarget::user("a\"b").validate().is_err());
+        assert!(ActionTarget::user("--config=/x").validate().is_err());
     }
 
     #[test]

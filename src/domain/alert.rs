@@ -23,6 +23,13 @@ pub struct Observables {
     pub file_hashes: Vec<String>,
     /// Cloud resource ids (EC2 instance ids, ARNs, Azure resource ids).
     pub cloud_resources: Vec<String>,
+    /// The vendor's own ids of the alert's first host, as the tool reported
+    /// them, keyed like the inventory's attributes (`crowdstrike_aid` →
+    /// the detection's `AgentId`). They name the host even when the
+    /// inventory does not know it, and they are what a connector must send:
+    /// a vendor takes its device id, not a host name.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub host_ids: std::collections::BTreeMap<String, String>,
 }
 
 impl Observables {
@@ -42,6 +49,17 @@ impl Observables {
             && self.domains.is_empty()
             && self.file_hashes.is_empty()
             && self.cloud_resources.is_empty()
+            && self.host_ids.is_empty()
+    }
+
+    /// Records a vendor id of the first host (the first value wins).
+    pub fn host_id(&mut self, attribute: &str, v: impl AsRef<str>) {
+        let v = v.as_ref().trim();
+        if !v.is_empty() {
+            self.host_ids
+                .entry(attribute.to_owned())
+                .or_insert_with(|| v.to_owned());
+        }
     }
 }
 

@@ -140,6 +140,7 @@ mod tests {
                     mode: Mode::Approval,
                     matrix_hash: "h".into(),
                     proposer: None,
+                    guard: None,
                 },
             ),
             ev(2, 30, EventKind::ApprovalRequested { until: None }),

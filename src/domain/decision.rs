@@ -29,23 +29,39 @@
 //! Who may do what (all checked against the rule the decision was created
 //! under, with the roles the matrix resolved for the clicking identity):
 //!
-//! | verb     | roles                                   | needs a named person |
-//! |----------|-----------------------------------------|----------------------|
-//! | approve  | approvers + escalation steps taken      | yes (quorum counts people) |
-//! | deny     | approvers + escalation steps taken      | no  |
-//! | veto     | veto                                    | no  |
-//! | override | override                                | yes |
-//! | extend   | approvers (+ steps) or override         | yes |
-//! | release  | approvers (+ steps), override or veto   | no  |
-//! | retry    | approvers (+ steps) or override         | yes |
+//! | verb     | roles                                   |
+//! |----------|-----------------------------------------|
+//! | approve  | approvers + escalation steps taken      |
+//! | deny     | approvers + escalation steps taken      |
+//! | veto     | veto                                    |
+//! | override | override                                |
+//! | extend   | approvers (+ steps) or override         |
+//! | release  | approvers (+ steps), override or veto   |
+//! | retry    | approvers (+ steps) or override         |
 //!
-//! Verbs that stop or undo containment (deny, veto, release) may come from a
-//! chat group the platform vouched for even if the person is not named in
-//! `[people]`: stopping is the safe direction. Verbs that push containment
-//! forward need a named person, so that the audit trail names them and quorum
-//! counts each human once. Retry of an auto or veto-window rule follows the
-//! same table, which is why the example matrix gives auto rules `approvers`.
+//! The guards of DESIGN §3a, all enforced here:
+//!
+//! - **Every verb needs a named person.** Stopping is not the harmless
+//!   direction it looks like: releasing or vetoing the isolation of a
+//!   compromised host hands it back to the attacker. So deny, veto and
+//!   release need a person named in `[people]`, like approve.
+//! - **Subjects cannot act.** A person whose account is a user of the
+//!   incident's alerts, or the decision's target, cannot do anything to it
+//!   (the attacker often holds that person's chat session).
+//! - **Override is the final word over someone else.** The overrider is
+//!   neither the person who denied or vetoed nor, under separation of
+//!   duties, the proposer; it must come within `override_within`. Overriding
+//!   a stop that came *before* the decision was authorised (a denial, or a
+//!   veto while approvals were still being gathered) counts as the
+//!   overrider's approval and re-opens the approval: quorum still counts
+//!   distinct people, then the rule's veto window applies. Overriding a
+//!   veto of an authorised decision (pre-authorised, or quorum reached) is
+//!   final and executes at once.
+//!
+//! Retry of an auto or veto-window rule follows the same table, which is
+//! why the example matrix gives auto rules `approvers`.
 
+use super::guards::GuardHit;
 use super::matrix::{AfterExecutionVeto, Mode, OnTimeout, Platform, Rule};
 use super::time::add;
 use super::{DecisionId, PersonId, Timestamp};
@@ -157,6 +173,9 @@ pub enum EventKind {
         mode: Mode,
         matrix_hash: String,
         proposer: Option<PersonId>,
+        /// The guard that moved the rule's automatic path to an approval.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        guard: Option<GuardHit>,
     },
     /// Waiting for approvers; `until` is the approval timeout, if any.
     ApprovalRequested {
@@ -186,6 +205,9 @@ pub enum EventKind {
     },
     Overridden {
         reason: Option<String>,
+        /// Set when the override re-opened the approval: its new deadline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<Timestamp>,
     },
     /// The action was handed to the executor queue.
     ExecutionRequested,
@@ -271,6 +293,14 @@ pub struct Decision {
     pub mode: Mode,
     pub matrix_hash: String,
     pub proposer: Option<PersonId>,
+    /// The guard that stopped the rule's automatic path, if one did.
+    pub guard: Option<GuardHit>,
+    /// Authorised to execute: pre-authorised by its mode, quorum reached,
+    /// or approved by silence. A stop before this is a stop of the approval.
+    pub authorised: bool,
+    /// The person whose denial or veto stands (an override must come from
+    /// someone else).
+    pub stopped_by: Option<PersonId>,
     /// Distinct people, in the order they approved.
     pub approvals: Vec<Approval>,
     /// Escalation steps taken (0 = only the rule's own approvers).
@@ -325,14 +355,6 @@ impl Verb {
             Verb::Retry => "retry",
         }
     }
-
-    /// Verbs that push containment forward need a person named in the matrix.
-    fn needs_person(self) -> bool {
-        matches!(
-            self,
-            Verb::Approve | Verb::Override | Verb::Extend | Verb::Retry
-        )
-    }
 }
 
 impl fmt::Display for Verb {
@@ -368,15 +390,21 @@ pub enum Command {
         /// Who proposed it (a playbook is `ActorRef::system()`).
         actor: Option<ActorRef>,
         matrix_hash: String,
+        /// The guard that stopped the rule's automatic path; the rule passed
+        /// to [`decide`] is then the guarded one (`Guards::guarded`).
+        guard: Option<GuardHit>,
     },
     /// A click. `roles` are what `Matrix::roles_of` resolved for the identity
     /// the platform vouched for; `person` is `Matrix::person_for`.
+    /// `subjects` are the people involved in the incident (users of its
+    /// alerts, the decision's target), who may not act on it.
     Act {
         actor: ActorRef,
         person: Option<PersonId>,
         roles: BTreeSet<String>,
         verb: Verb,
         reason: Option<String>,
+        subjects: BTreeSet<PersonId>,
     },
     TimerFired(TimerKind),
     ExecutionAccepted {
@@ -455,6 +483,18 @@ pub enum DecisionError {
     SeparationOfDuties { rule: String, person: PersonId },
     #[error("to {verb} you must be named in the authority matrix ([people]); this identity is not")]
     UnidentifiedActor { verb: Verb },
+    #[error(
+        "{person} is involved in this incident (a user of its alerts or the target): someone else must {verb}"
+    )]
+    Subject { person: PersonId, verb: Verb },
+    #[error("{person} {stopped} this decision; an override must come from someone else")]
+    SelfOverride { person: PersonId, stopped: String },
+    #[error("rule `{rule}` accepts an override within {within} of the {stopped}; that has passed")]
+    OverrideExpired {
+        rule: String,
+        within: String,
+        stopped: String,
+    },
     #[error("cannot {verb}: the decision is {state}")]
     IllegalTransition { state: DecisionState, verb: String },
     #[error(
@@ -506,6 +546,9 @@ impl Decision {
             mode: Mode::Forbidden,
             matrix_hash: String::new(),
             proposer: None,
+            guard: None,
+            authorised: false,
+            stopped_by: None,
             approvals: Vec::new(),
             escalation_step: 0,
             deadline: None,
@@ -596,6 +639,7 @@ impl Decision {
                     mode,
                     matrix_hash,
                     proposer,
+                    guard,
                 },
                 S::Proposed,
             ) if self.next_seq == 1 => {
@@ -603,6 +647,8 @@ impl Decision {
                 self.mode = *mode;
                 self.matrix_hash = matrix_hash.clone();
                 self.proposer = proposer.clone();
+                self.guard = guard.clone();
+                self.authorised = matches!(mode, Mode::Auto | Mode::VetoWindow);
                 self.proposed_at = Some(at);
                 if *mode == Mode::Forbidden {
                     self.close(S::Forbidden, at);
@@ -631,16 +677,21 @@ impl Decision {
             }
             (EventKind::QuorumReached, S::PendingApproval) => {
                 self.state = S::Approved;
+                self.authorised = true;
                 self.approved_at = Some(at);
                 self.deadline = None;
             }
             (EventKind::TimeoutExecute, S::PendingApproval) => {
                 self.state = S::Approved;
+                self.authorised = true;
                 self.approved_by_timeout = true;
                 self.approved_at = Some(at);
                 self.deadline = None;
             }
-            (EventKind::Denied { .. }, S::PendingApproval) => self.close(S::Denied, at),
+            (EventKind::Denied { .. }, S::PendingApproval) => {
+                self.stopped_by = e.actor.as_ref().and_then(|a| a.person.clone());
+                self.close(S::Denied, at);
+            }
             (EventKind::Escalated { step, until }, S::PendingApproval)
                 if *step == self.escalation_step + 1 =>
             {
@@ -657,6 +708,7 @@ impl Decision {
             (EventKind::Vetoed { .. }, S::PendingApproval | S::PendingVeto) => {
                 self.vetoed = true;
                 self.vetoed_at = Some(at);
+                self.stopped_by = e.actor.as_ref().and_then(|a| a.person.clone());
                 self.close(S::Vetoed, at);
             }
             // A veto after execution is recorded here; the rollback_requested
@@ -665,11 +717,20 @@ impl Decision {
                 self.vetoed = true;
                 self.vetoed_at = Some(at);
             }
-            (EventKind::Overridden { .. }, S::Vetoed | S::Denied) => {
-                self.state = S::Approved;
+            // An authorised decision's stop overridden: approved again, the
+            // execution request follows. A stop of the approval overridden:
+            // the approval re-opens and the overrider's approval follows.
+            (EventKind::Overridden { until, .. }, S::Vetoed | S::Denied) => {
                 self.overridden = true;
-                self.approved_at = Some(at);
+                self.stopped_by = None;
                 self.closed_at = None;
+                if self.authorised {
+                    self.state = S::Approved;
+                    self.approved_at = Some(at);
+                } else {
+                    self.state = S::PendingApproval;
+                    self.deadline = *until;
+                }
             }
             (EventKind::ExecutionRequested, S::Proposed)
                 if self.mode == Mode::Auto && self.proposed_at.is_some() =>
@@ -772,9 +833,10 @@ pub fn decide(
         proposer,
         actor,
         matrix_hash,
+        guard,
     } = cmd
     {
-        return propose(d, rule, proposer, actor, matrix_hash, now);
+        return propose(d, rule, proposer, actor, matrix_hash, guard, now);
     }
     // Everything else needs a rule: a forbidden decision has none and can
     // only be looked at.
@@ -795,7 +857,8 @@ pub fn decide(
             roles,
             verb,
             reason,
-        } => act(d, rule, actor, person, roles, verb, reason, now),
+            subjects,
+        } => act(d, rule, actor, person, roles, verb, reason, &subjects, now),
         Command::TimerFired(kind) => {
             let due = d.deadline.is_some_and(|t| now >= t);
             match (kind, d.state) {
@@ -936,6 +999,7 @@ fn propose(
     proposer: Option<PersonId>,
     actor: Option<ActorRef>,
     matrix_hash: String,
+    guard: Option<GuardHit>,
     now: Timestamp,
 ) -> Result<Outcome, DecisionError> {
     if d.next_seq != 1 {
@@ -948,6 +1012,7 @@ fn propose(
             mode,
             matrix_hash,
             proposer,
+            guard: rule.and(guard),
         }],
         effects: Vec::new(),
         actor,
@@ -1011,6 +1076,83 @@ fn after_approval(rule: &Rule, now: Timestamp, o: &mut Outcome) {
     o.effects.push(Effect::Notify);
 }
 
+/// Override of a denial or veto (see the module docs): by someone other
+/// than whoever stopped it (and the proposer under separation of duties),
+/// within `override_within`; final for an authorised decision, else the
+/// overrider's approval in a re-opened approval.
+fn override_stop(
+    d: &Decision,
+    rule: &Rule,
+    who: &PersonId,
+    reason: Option<String>,
+    now: Timestamp,
+    o: &mut Outcome,
+) -> Result<(), DecisionError> {
+    let stopped = if d.state == DecisionState::Denied {
+        "denied"
+    } else {
+        "vetoed"
+    };
+    if d.stopped_by.as_ref() == Some(who) {
+        return Err(DecisionError::SelfOverride {
+            person: who.clone(),
+            stopped: stopped.to_owned(),
+        });
+    }
+    if rule.separation_of_duties && d.proposer.as_ref() == Some(who) {
+        return Err(DecisionError::SeparationOfDuties {
+            rule: rule.name.clone(),
+            person: who.clone(),
+        });
+    }
+    if d.closed_at
+        .is_some_and(|c| now > add(c, rule.override_within))
+    {
+        return Err(DecisionError::OverrideExpired {
+            rule: rule.name.clone(),
+            within: super::time::format_duration(rule.override_within),
+            stopped: if stopped == "denied" {
+                "denial"
+            } else {
+                "veto"
+            }
+            .to_owned(),
+        });
+    }
+    if d.authorised {
+        o.events.extend([
+            EventKind::Overridden {
+                reason,
+                until: None,
+            },
+            EventKind::ExecutionRequested,
+        ]);
+        o.effects
+            .extend([Effect::CancelTimers, Effect::Execute, Effect::Notify]);
+        return Ok(());
+    }
+    let until = rule.timeout.map(|t| add(now, t));
+    o.events.push(EventKind::Overridden { reason, until });
+    let counted = d.approvals.len() + usize::from(!d.has_approved(who));
+    if !d.has_approved(who) {
+        o.events.push(EventKind::Approved { reason: None });
+    }
+    if counted >= rule.quorum as usize {
+        o.events.push(EventKind::QuorumReached);
+        after_approval(rule, now, o);
+    } else {
+        o.effects.push(Effect::CancelTimers);
+        if let Some(at) = until {
+            o.effects.push(Effect::ScheduleTimer {
+                kind: TimerKind::ApprovalTimeout,
+                at,
+            });
+        }
+        o.effects.push(Effect::Notify);
+    }
+    Ok(())
+}
+
 fn union(lists: &[&[String]]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in lists.iter().flat_map(|l| l.iter()) {
@@ -1042,6 +1184,7 @@ fn act(
     roles: BTreeSet<String>,
     verb: Verb,
     reason: Option<String>,
+    subjects: &BTreeSet<PersonId>,
     now: Timestamp,
 ) -> Result<Outcome, DecisionError> {
     use DecisionState as S;
@@ -1055,8 +1198,11 @@ fn act(
             allowed_roles: allowed,
         });
     };
-    if verb.needs_person() && person.is_none() {
+    let Some(who) = person.clone() else {
         return Err(DecisionError::UnidentifiedActor { verb });
+    };
+    if subjects.contains(&who) {
+        return Err(DecisionError::Subject { person: who, verb });
     }
     let illegal = || DecisionError::IllegalTransition {
         state: d.state,
@@ -1139,14 +1285,7 @@ fn act(
             _ => return Err(illegal()),
         },
         Verb::Override => match d.state {
-            S::Vetoed | S::Denied => {
-                o.events.extend([
-                    EventKind::Overridden { reason },
-                    EventKind::ExecutionRequested,
-                ]);
-                o.effects
-                    .extend([Effect::CancelTimers, Effect::Execute, Effect::Notify]);
-            }
+            S::Vetoed | S::Denied => override_stop(d, rule, &who, reason, now, &mut o)?,
             _ => return Err(illegal()),
         },
         Verb::Extend => {
@@ -1240,6 +1379,8 @@ mod tests {
             veto_window: (mode == Mode::VetoWindow).then_some(Duration::from_secs(3 * MIN)),
             after_execution_veto: AfterExecutionVeto::None,
             override_roles: vec!["ciso".into()],
+            override_within: crate::domain::matrix::DEFAULT_OVERRIDE_WITHIN,
+            proposers: vec!["lead".into()],
             max_duration: None,
             evidence: vec![],
         }
@@ -1266,6 +1407,7 @@ mod tests {
                     proposer: proposer.map(PersonId::from),
                     actor: Some(ActorRef::system()),
                     matrix_hash: "abc".into(),
+                    guard: None,
                 })
                 .unwrap();
             (h, o)
@@ -1297,6 +1439,7 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             verb,
             reason: None,
+            subjects: BTreeSet::new(),
         }
     }
 
@@ -1312,6 +1455,7 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             verb,
             reason: None,
+            subjects: BTreeSet::new(),
         }
     }
 
@@ -1359,6 +1503,7 @@ mod tests {
             proposer: None,
             actor: None,
             matrix_hash: "x".into(),
+            guard: None,
         };
         assert!(matches!(
             h.run(again),
@@ -1393,7 +1538,7 @@ mod tests {
     #[test]
     fn a_veto_in_the_window_stops_execution_and_the_late_timer_is_stale() {
         let (mut h, _) = H::propose(Some(rule(Mode::VetoWindow)), None);
-        let o = h.at(60).run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        let o = h.at(60).run(click("olga", &["owner"], Verb::Veto)).unwrap();
         assert_eq!(h.state(), DecisionState::Vetoed);
         assert!(o.effects.contains(&Effect::CancelTimers));
         assert_eq!(
@@ -1410,13 +1555,17 @@ mod tests {
                 .is_empty()
         );
         // a second veto click is idempotent
-        assert!(h.run(unnamed(&["owner"], Verb::Veto)).unwrap().is_empty());
+        assert!(
+            h.run(click("olga", &["owner"], Verb::Veto))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn only_an_override_role_can_override_a_veto() {
         let (mut h, _) = H::propose(Some(rule(Mode::VetoWindow)), None);
-        h.run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        h.run(click("olga", &["owner"], Verb::Veto)).unwrap();
         let err = h.run(click("bob", &["lead"], Verb::Override)).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -1539,7 +1688,7 @@ mod tests {
             kind: TimerKind::VetoWindowEnd,
             at: t(130)
         }));
-        h.at(60).run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        h.at(60).run(click("olga", &["owner"], Verb::Veto)).unwrap();
         assert_eq!(h.state(), DecisionState::Vetoed);
     }
 
@@ -1558,8 +1707,145 @@ mod tests {
             h.run(click("bob", &["lead"], Verb::Approve)),
             Err(DecisionError::IllegalTransition { .. })
         ));
-        h.run(click("carol", &["ciso"], Verb::Override)).unwrap();
+        // The override counts as carol's approval; quorum 2 still needs
+        // a second person.
+        let o = h.run(click("carol", &["ciso"], Verb::Override)).unwrap();
+        assert_eq!(kinds(&o), vec!["overridden", "approved"]);
+        assert_eq!(h.state(), DecisionState::PendingApproval);
+        h.run(click("bob", &["lead"], Verb::Approve)).unwrap();
         assert_eq!(h.state(), DecisionState::Executing);
+    }
+
+    #[test]
+    fn one_person_cannot_deny_then_override_a_two_person_rule() {
+        let r = Rule {
+            override_roles: vec!["ciso".into()],
+            veto_window: Some(Duration::from_secs(2 * MIN)),
+            ..approval(2)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.run(click("carol", &["lead", "ciso"], Verb::Deny))
+            .unwrap();
+        assert_eq!(
+            h.run(click("carol", &["ciso"], Verb::Override)),
+            Err(DecisionError::SelfOverride {
+                person: "carol".into(),
+                stopped: "denied".into()
+            })
+        );
+        // Another overrider re-opens the approval, a second person reaches
+        // quorum, and the rule's veto window still comes before execution.
+        let o = h.run(click("cyril", &["ciso"], Verb::Override)).unwrap();
+        assert!(!o.effects.contains(&Effect::Execute));
+        let o = h.run(click("alice", &["lead"], Verb::Approve)).unwrap();
+        assert_eq!(
+            kinds(&o),
+            vec!["approved", "quorum_reached", "veto_window_opened"]
+        );
+        assert_eq!(h.state(), DecisionState::PendingVeto);
+    }
+
+    #[test]
+    fn a_veto_of_an_authorised_decision_overridden_executes_at_once() {
+        let r = Rule {
+            veto_window: Some(Duration::from_secs(2 * MIN)),
+            ..approval(1)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.run(click("alice", &["lead"], Verb::Approve)).unwrap();
+        h.run(click("olga", &["owner"], Verb::Veto)).unwrap();
+        let o = h.run(click("carol", &["ciso"], Verb::Override)).unwrap();
+        assert_eq!(kinds(&o), vec!["overridden", "execution_requested"]);
+        assert_eq!(h.state(), DecisionState::Executing);
+    }
+
+    #[test]
+    fn a_veto_before_quorum_overridden_still_needs_the_quorum() {
+        let (mut h, _) = H::propose(Some(approval(2)), None);
+        h.run(click("olga", &["owner"], Verb::Veto)).unwrap();
+        let o = h.run(click("carol", &["ciso"], Verb::Override)).unwrap();
+        assert_eq!(kinds(&o), vec!["overridden", "approved"]);
+        assert_eq!(h.state(), DecisionState::PendingApproval);
+    }
+
+    #[test]
+    fn an_override_comes_within_override_within_and_not_from_the_proposer_under_sod() {
+        let r = Rule {
+            separation_of_duties: true,
+            ..approval(1)
+        };
+        let (mut h, _) = H::propose(Some(r.clone()), Some("carol"));
+        h.run(click("alice", &["lead"], Verb::Deny)).unwrap();
+        assert!(matches!(
+            h.run(click("carol", &["ciso"], Verb::Override)),
+            Err(DecisionError::SeparationOfDuties { .. })
+        ));
+        let (mut h, _) = H::propose(Some(r), None);
+        h.run(click("alice", &["lead"], Verb::Deny)).unwrap();
+        let late = h
+            .at(24 * 3600 + 1)
+            .run(click("carol", &["ciso"], Verb::Override));
+        assert!(
+            matches!(late, Err(DecisionError::OverrideExpired { .. })),
+            "{late:?}"
+        );
+    }
+
+    #[test]
+    fn every_verb_needs_a_named_person() {
+        for verb in [
+            Verb::Approve,
+            Verb::Deny,
+            Verb::Veto,
+            Verb::Release,
+            Verb::Override,
+        ] {
+            let (mut h, _) = H::propose(Some(rule(Mode::VetoWindow)), None);
+            let roles = ["lead", "owner", "ciso"];
+            assert_eq!(
+                h.run(unnamed(&roles, verb)),
+                Err(DecisionError::UnidentifiedActor { verb }),
+                "{verb}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_subject_of_the_incident_cannot_act_on_it() {
+        let r = Rule {
+            after_execution_veto: AfterExecutionVeto::Rollback,
+            ..rule(Mode::Auto)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        for verb in [Verb::Veto, Verb::Release] {
+            let Command::Act {
+                actor,
+                person,
+                roles,
+                reason,
+                ..
+            } = click("dave", &["owner", "lead"], verb)
+            else {
+                unreachable!()
+            };
+            let cmd = Command::Act {
+                actor,
+                person,
+                roles,
+                verb,
+                reason,
+                subjects: [PersonId::from("dave")].into(),
+            };
+            assert_eq!(
+                h.run(cmd),
+                Err(DecisionError::Subject {
+                    person: "dave".into(),
+                    verb
+                })
+            );
+        }
+        assert_eq!(h.state(), DecisionState::Contained);
     }
 
     #[test]
@@ -1751,7 +2037,7 @@ mod tests {
     fn a_veto_after_execution_rolls_back_only_where_the_rule_allows() {
         let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
         h.run(Command::ExecutionConfirmed).unwrap();
-        let err = h.run(unnamed(&["owner"], Verb::Veto)).unwrap_err();
+        let err = h.run(click("olga", &["owner"], Verb::Veto)).unwrap_err();
         assert!(matches!(err, DecisionError::VetoClosed { .. }));
         assert!(
             err.to_string()
@@ -1764,7 +2050,7 @@ mod tests {
         };
         let (mut h, _) = H::propose(Some(r), None);
         h.run(Command::ExecutionConfirmed).unwrap();
-        let o = h.run(unnamed(&["owner"], Verb::Veto)).unwrap();
+        let o = h.run(click("olga", &["owner"], Verb::Veto)).unwrap();
         assert_eq!(kinds(&o), vec!["vetoed", "rollback_requested"]);
         assert!(o.effects.contains(&Effect::ExecuteInverse));
         assert_eq!(h.state(), DecisionState::RollingBack);
@@ -1777,11 +2063,11 @@ mod tests {
     fn release_by_a_veto_role_rolls_back_a_contained_action() {
         let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
         h.run(Command::ExecutionConfirmed).unwrap();
-        let o = h.run(unnamed(&["owner"], Verb::Release)).unwrap();
+        let o = h.run(click("olga", &["owner"], Verb::Release)).unwrap();
         assert!(o.effects.contains(&Effect::ExecuteInverse));
         assert_eq!(h.state(), DecisionState::RollingBack);
         assert!(
-            h.run(unnamed(&["owner"], Verb::Release))
+            h.run(click("olga", &["owner"], Verb::Release))
                 .unwrap()
                 .is_empty()
         );
@@ -1797,7 +2083,7 @@ mod tests {
         let (mut h, _) = H::propose(Some(r), None);
         h.run(Command::ExecutionConfirmed).unwrap();
         assert_eq!(
-            h.run(unnamed(&["owner"], Verb::Release)),
+            h.run(click("olga", &["owner"], Verb::Release)),
             Err(DecisionError::NoInverse { rule: "r".into() })
         );
     }
@@ -1825,7 +2111,7 @@ mod tests {
     fn a_failed_rollback_is_retried_as_a_rollback() {
         let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
         h.run(Command::ExecutionConfirmed).unwrap();
-        h.run(unnamed(&["owner"], Verb::Release)).unwrap();
+        h.run(click("olga", &["owner"], Verb::Release)).unwrap();
         h.run(Command::ExecutionFailed {
             error: "404".into(),
             permanent: true,
@@ -1956,6 +2242,7 @@ mod tests {
                 roles: m.roles_of(&actor, &ctx),
                 verb,
                 reason: None,
+                subjects: BTreeSet::new(),
             }
         };
         let (mut h, _) = H::propose(Some(r), Some("bob"));
@@ -1988,7 +2275,9 @@ mod tests {
     // --- properties ---------------------------------------------------------
 
     const ROLES: [&str; 6] = ["lead", "ciso", "esc1", "esc2", "owner", "ops"];
-    const PEOPLE: [&str; 4] = ["p0", "p1", "p2", "p3"];
+    const PEOPLE: [&str; 5] = ["p0", "p1", "p2", "p3", "p4"];
+    /// A user of the incident's alerts: every click of theirs is refused.
+    const SUBJECT: &str = "p4";
 
     #[derive(Debug, Clone)]
     enum Step {
@@ -2075,6 +2364,7 @@ mod tests {
                 roles,
                 verb,
             } => Command::Act {
+                subjects: [PersonId::from(SUBJECT)].into(),
                 actor: ActorRef {
                     person: None,
                     platform: Platform::Slack,
@@ -2107,12 +2397,18 @@ mod tests {
     fn assert_safe(rule: Option<&Rule>, proposer: Option<&PersonId>, events: &[DecisionEvent]) {
         let mut approvers: BTreeSet<PersonId> = BTreeSet::new();
         let mut by_timeout = false;
-        let mut overridden = false;
-        let mut stopped = false; // a veto or denial stands
+        let mut stopped: Option<Option<PersonId>> = None; // a veto or denial stands, by whom
         let mut step = 0;
         for e in events {
             let actor = e.actor.as_ref();
             let role = actor.and_then(|a| a.role.clone());
+            if let Some(a) = actor.filter(|a| a.platform != Platform::System) {
+                let person = a
+                    .person
+                    .as_ref()
+                    .expect("a human event without a named person");
+                assert_ne!(person.0, SUBJECT, "a subject of the incident acted");
+            }
             match &e.kind {
                 EventKind::Approved { .. } => {
                     let (rule, person) = (rule.unwrap(), actor.unwrap().person.clone().unwrap());
@@ -2127,23 +2423,30 @@ mod tests {
                     assert_eq!(rule.unwrap().on_timeout, OnTimeout::Execute);
                     by_timeout = true;
                 }
-                EventKind::Vetoed { .. } | EventKind::Denied { .. } => stopped = true,
+                EventKind::Vetoed { .. } | EventKind::Denied { .. } => {
+                    stopped = Some(actor.and_then(|a| a.person.clone()));
+                }
                 EventKind::Overridden { .. } => {
-                    assert!(rule.unwrap().override_roles.contains(&role.unwrap()));
-                    assert!(actor.unwrap().person.is_some());
-                    overridden = true;
-                    stopped = false;
+                    let rule = rule.unwrap();
+                    assert!(rule.override_roles.contains(&role.unwrap()));
+                    let person = actor.unwrap().person.clone();
+                    assert!(person.is_some());
+                    assert_ne!(stopped.take().flatten(), person, "overrode their own stop");
+                    if rule.separation_of_duties {
+                        assert_ne!(person.as_ref(), proposer, "the proposer overrode");
+                    }
                 }
                 EventKind::ExecutionRequested => {
                     let rule = rule.expect("a decision without a rule executed");
                     assert_ne!(rule.mode, Mode::Forbidden, "a forbidden decision executed");
                     assert!(
-                        !stopped,
+                        stopped.is_none(),
                         "executed after a veto or denial without an override"
                     );
+                    // An override never stands in for the quorum.
                     if rule.mode == Mode::Approval {
                         assert!(
-                            approvers.len() >= rule.quorum as usize || by_timeout || overridden,
+                            approvers.len() >= rule.quorum as usize || by_timeout,
                             "executed with {} of {} approvals",
                             approvers.len(),
                             rule.quorum
@@ -2169,7 +2472,7 @@ mod tests {
             let mut d = Decision::new(DecisionId(7));
             let mut events = Vec::new();
             let mut now = t(0);
-            let o = decide(&d, rule.as_ref(), Command::Propose { proposer: proposer.clone(), actor: None, matrix_hash: "h".into() }, now).unwrap();
+            let o = decide(&d, rule.as_ref(), Command::Propose { proposer: proposer.clone(), actor: None, matrix_hash: "h".into(), guard: None }, now).unwrap();
             events.extend(d.record(&o, now).unwrap());
             for (s, advance) in &steps {
                 now += chrono::Duration::seconds(*advance);

@@ -9,6 +9,7 @@
 //! It must not read files, call chat APIs or read the clock: the caller hands
 //! in the file text and the groups the chat platform vouched for.
 
+use super::guards::{BlockIpGuard, GuardHit, Guards, Protected, RateGuard};
 use super::time::{format_duration, parse_duration};
 use super::{ActionKind, PersonId, Severity};
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,8 @@ pub struct Matrix {
     pub rules: Vec<Rule>,
     /// `[actions.NAME]`: custom action kinds and their inverses.
     pub custom_actions: BTreeMap<String, CustomAction>,
+    /// `[guards]`: what automation may do without a person (DESIGN §3b).
+    pub guards: Guards,
 }
 
 /// One person and the identities through which they may click. Quorum counts
@@ -168,8 +171,11 @@ impl RuleMatch {
             None => true,
             Some(list) => v.as_ref().is_some_and(|v| list.contains(v)),
         };
-        in_list(&self.asset_tier, &ctx.asset_tier)
-            && in_list(&self.environment, &ctx.environment)
+        let tier = match &self.asset_tier {
+            Some(list) if ctx.target_unknown => list.iter().any(|t| t == UNKNOWN_TIER),
+            _ => in_list(&self.asset_tier, &ctx.asset_tier),
+        };
+        tier && in_list(&self.environment, &ctx.environment)
             && self.severity_at_least.is_none_or(|s| ctx.severity >= s)
             && self
                 .user_privileged
@@ -190,6 +196,14 @@ impl RuleMatch {
             && (self.user_privileged.is_none() || self.user_privileged == other.user_privileged)
     }
 }
+
+/// The tier of a target cordon could not resolve to exactly one inventory
+/// or directory record. Only a rule that names it takes such a target on an
+/// automatic path.
+pub const UNKNOWN_TIER: &str = "unknown";
+
+/// How long a denial or veto can still be overridden, unless the rule says.
+pub const DEFAULT_OVERRIDE_WITHIN: Duration = Duration::from_secs(24 * 3600);
 
 /// One `[[rules]]` entry, validated against its mode.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -222,6 +236,12 @@ pub struct Rule {
     pub after_execution_veto: AfterExecutionVeto,
     /// Roles with the final word: may override a veto or a denial.
     pub override_roles: Vec<String>,
+    /// How long after a denial or veto an override is still accepted.
+    #[serde(with = "duration")]
+    pub override_within: Duration,
+    /// Roles whose members may propose this action by hand (a chat
+    /// command, the console, the API); default: the approvers.
+    pub proposers: Vec<String>,
     /// Time-limited containment: the inverse runs when it runs out.
     #[serde(with = "opt_duration")]
     pub max_duration: Option<Duration>,
@@ -255,6 +275,14 @@ mod opt_duration {
     }
 }
 
+mod duration {
+    use super::format_duration;
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+}
+
 /// What is known about a proposed action when the matrix is asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionContext {
@@ -265,6 +293,16 @@ pub struct ActionContext {
     pub user_privileged: Option<bool>,
     /// The asset's owners from enrichment: person ids or emails.
     pub asset_owners: Vec<String>,
+    /// The target matched no single inventory or directory record: it is
+    /// judged as tier `unknown` (see [`UNKNOWN_TIER`]).
+    #[serde(default)]
+    pub target_unknown: bool,
+    /// The severity of the alert that led to the proposal, when `severity`
+    /// is its incident's (higher) one. Correlation may show the incident's
+    /// maximum, but never raises an alert into an automatic rule: an
+    /// automatic rule must match at this severity too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_severity: Option<Severity>,
 }
 
 impl ActionContext {
@@ -276,6 +314,8 @@ impl ActionContext {
             environment: None,
             user_privileged: None,
             asset_owners: Vec::new(),
+            target_unknown: false,
+            alert_severity: None,
         }
     }
 }
@@ -366,6 +406,60 @@ struct RawMatrix {
     rules: Vec<RawRule>,
     #[serde(default)]
     actions: BTreeMap<String, RawAction>,
+    guards: Option<RawGuards>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGuards {
+    internal_cidrs: Option<Vec<SStr>>,
+    #[serde(default)]
+    protected: RawProtected,
+    #[serde(default)]
+    rate: Vec<RawRate>,
+    #[serde(default)]
+    block_ip: RawBlockIp,
+    #[serde(default)]
+    cooldown: RawCooldown,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProtected {
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    cidrs: Vec<SStr>,
+    #[serde(default)]
+    tiers: Vec<String>,
+    #[serde(default)]
+    approvers: Vec<SStr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    action: SStr,
+    max: Spanned<i64>,
+    per: SStr,
+    #[serde(default)]
+    reset: Vec<SStr>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBlockIp {
+    max_prefix_v4: Option<Spanned<i64>>,
+    max_prefix_v6: Option<Spanned<i64>>,
+    allow_internal: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCooldown {
+    after: Option<SStr>,
 }
 
 #[derive(Deserialize)]
@@ -430,6 +524,8 @@ struct RawRule {
     after_execution_veto: Option<SStr>,
     #[serde(rename = "override")]
     override_roles: Option<Vec<SStr>>,
+    override_within: Option<SStr>,
+    proposers: Option<Vec<SStr>>,
     max_duration: Option<SStr>,
     #[serde(default)]
     evidence: Vec<String>,
@@ -630,6 +726,13 @@ impl Matrix {
             }
         }
 
+        let guards = build_guards(
+            &mut errs,
+            raw.guards.unwrap_or_default(),
+            &roles,
+            &custom_actions,
+        );
+
         if !errs.list.is_empty() {
             errs.list.sort_by_key(|e| e.line.unwrap_or(0));
             return Err(MatrixErrors(errs.list));
@@ -642,6 +745,7 @@ impl Matrix {
             roles,
             rules,
             custom_actions,
+            guards,
         })
     }
 
@@ -652,10 +756,44 @@ impl Matrix {
 
     /// The rule that governs `ctx`: the first match in file order. `None`
     /// means forbidden — the matrix fails closed.
+    ///
+    /// A target cordon could not resolve (see [`ActionContext::target_unknown`])
+    /// never takes an automatic path (`auto`, `veto_window`) unless the rule
+    /// names the tier `unknown` explicitly: an alert naming a host by a name
+    /// the inventory does not know must not fall through to a generous rule
+    /// meant for known workstations.
+    ///
+    /// An automatic rule must also match at the alert's own severity
+    /// ([`ActionContext::alert_severity`]): a benign alert correlated into a
+    /// critical incident is not isolated on the incident's word.
     pub fn rule_for(&self, ctx: &ActionContext) -> Option<&Rule> {
-        self.rules
-            .iter()
-            .find(|r| r.action == ctx.action && r.matches.matches(ctx))
+        let at_alert = ctx.alert_severity.map(|s| ActionContext {
+            severity: s.min(ctx.severity),
+            ..ctx.clone()
+        });
+        self.rules.iter().find(|r| {
+            let automatic = matches!(r.mode, Mode::Auto | Mode::VetoWindow)
+                || (r.mode == Mode::Approval && r.on_timeout == OnTimeout::Execute);
+            let names_unknown = r
+                .matches
+                .asset_tier
+                .as_ref()
+                .is_some_and(|t| t.iter().any(|t| t == UNKNOWN_TIER));
+            r.action == ctx.action
+                && r.matches.matches(ctx)
+                && !(automatic && ctx.target_unknown && !names_unknown)
+                && !(automatic && at_alert.as_ref().is_some_and(|a| !r.matches.matches(a)))
+        })
+    }
+
+    /// The rule a decision lives under: the rule it was made under by name,
+    /// turned into an approval when a guard stopped its automatic path.
+    pub fn effective_rule(&self, name: &str, guard: Option<&GuardHit>) -> Option<Rule> {
+        let rule = self.rule(name)?;
+        Some(match guard {
+            Some(hit) => self.guards.guarded(rule, hit),
+            None => rule.clone(),
+        })
     }
 
     /// A rule by name (decisions store the name of the rule they were made under).
@@ -697,9 +835,14 @@ impl Matrix {
 
     /// Every role `actor` holds for this action. Chat groups only count on
     /// the platform that vouched for them (a Slack group id means nothing in
-    /// a Discord click).
+    /// a Discord click), and only for a person named in `[people]`: a chat
+    /// group adds roles to named people, it never creates an actor. Anyone
+    /// who can join a Slack user group would otherwise hold its role.
     pub fn roles_of(&self, actor: &Actor, ctx: &ActionContext) -> BTreeSet<String> {
-        let person = self.person_for(actor).and_then(|id| self.people.get(&id));
+        let Some(person) = self.person_for(actor).and_then(|id| self.people.get(&id)) else {
+            return BTreeSet::new();
+        };
+        let person = Some(person);
         let in_groups = |groups: &[String]| groups.iter().any(|g| actor.groups.contains(g));
         self.roles
             .values()
@@ -715,6 +858,28 @@ impl Matrix {
                 member || group || owner
             })
             .map(|r| r.name.clone())
+            .collect()
+    }
+}
+
+impl Matrix {
+    /// The people a user name from an alert or the directory refers to: by
+    /// person id or email (case-insensitive), also the account part of
+    /// `DOMAIN\user`. Generous on purpose: it decides who may *not* act.
+    pub fn people_named(&self, name: &str) -> Vec<PersonId> {
+        let name = name.trim();
+        let account = name.rsplit('\\').next().unwrap_or(name);
+        self.people
+            .values()
+            .filter(|p| {
+                [name, account].iter().any(|n| {
+                    p.id.0.eq_ignore_ascii_case(n)
+                        || p.email
+                            .as_deref()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(n))
+                })
+            })
+            .map(|p| p.id.clone())
             .collect()
     }
 }
@@ -889,6 +1054,8 @@ fn build_rule(
     let (approvers, approvers_span) = role_list(errs, "approvers", r.approvers);
     let (veto, veto_span) = role_list(errs, "veto", r.veto);
     let (override_roles, override_span) = role_list(errs, "override", r.override_roles);
+    let proposers_set = r.proposers.is_some();
+    let (proposers, proposers_span) = role_list(errs, "proposers", r.proposers);
 
     let mut escalate_to: Vec<Vec<String>> = Vec::new();
     let escalate_span = r.escalate_to.as_ref().map(|e| e.span());
@@ -953,6 +1120,18 @@ fn build_rule(
     let timeout = dur(errs, "timeout", &r.timeout);
     let veto_window = dur(errs, "veto_window", &r.veto_window);
     let max_duration = dur(errs, "max_duration", &r.max_duration);
+    let override_within =
+        dur(errs, "override_within", &r.override_within).unwrap_or(DEFAULT_OVERRIDE_WITHIN);
+    if let Some(span) = r.override_within.as_ref().map(|s| s.span())
+        && override_roles.is_empty()
+        && override_span.is_none()
+    {
+        errs.push(
+            Some(span),
+            key("override_within"),
+            "needs override roles (`override = [...]`); nobody could use it",
+        );
+    }
 
     let on_timeout = match r.on_timeout.as_ref().map(|s| s.get_ref().as_str()) {
         None => OnTimeout::Expire,
@@ -1035,6 +1214,7 @@ fn build_rule(
             Mode::Forbidden => {
                 for (k, span) in [
                     ("approvers", approvers_span.clone()),
+                    ("proposers", proposers_span.clone()),
                     ("veto", veto_span.clone()),
                     ("override", override_span.clone()),
                     ("veto_window", sspan(&r.veto_window)),
@@ -1139,6 +1319,7 @@ fn build_rule(
     if errs.list.len() != before {
         return None;
     }
+    let default_proposers = approvers.clone();
     Some(Rule {
         name,
         line,
@@ -1156,9 +1337,172 @@ fn build_rule(
         veto_window,
         after_execution_veto,
         override_roles,
+        override_within,
+        proposers: if proposers_set {
+            proposers
+        } else {
+            default_proposers
+        },
         max_duration,
         evidence: r.evidence,
     })
+}
+
+/// `[guards]`: role names must exist, ranges and durations must parse, one
+/// rate guard per action, prefixes within the address family.
+fn build_guards(
+    errs: &mut Errs<'_>,
+    g: RawGuards,
+    roles: &BTreeMap<String, Role>,
+    custom: &BTreeMap<String, CustomAction>,
+) -> Guards {
+    let mut out = Guards::default();
+    let nets = |errs: &mut Errs<'_>, key: &str, list: Vec<SStr>| -> Vec<ipnet::IpNet> {
+        let mut v = Vec::new();
+        for c in list {
+            match super::guards::parse_net(c.get_ref()) {
+                Some(n) => v.push(n),
+                None => errs.push(
+                    Some(c.span()),
+                    key,
+                    format!(
+                        "`{}` is not an address or a CIDR range (e.g. 10.0.0.0/8)",
+                        c.get_ref()
+                    ),
+                ),
+            }
+        }
+        v
+    };
+    if let Some(list) = g.internal_cidrs {
+        out.internal_cidrs = nets(errs, "guards.internal_cidrs", list);
+    }
+    let role_names = |errs: &mut Errs<'_>, key: &str, list: Vec<SStr>| -> Vec<String> {
+        let mut v = Vec::new();
+        for r in list {
+            if roles.contains_key(r.get_ref()) {
+                v.push(r.into_inner());
+            } else {
+                errs.push(
+                    Some(r.span()),
+                    key,
+                    format!(
+                        "unknown role `{}` (define it as [roles.{}])",
+                        r.get_ref(),
+                        r.get_ref()
+                    ),
+                );
+            }
+        }
+        v
+    };
+    out.protected = Protected {
+        hosts: g.protected.hosts,
+        users: g.protected.users,
+        cidrs: nets(errs, "guards.protected.cidrs", g.protected.cidrs),
+        tiers: g.protected.tiers,
+        approvers: role_names(errs, "guards.protected.approvers", g.protected.approvers),
+    };
+    for (i, r) in g.rate.into_iter().enumerate() {
+        let key = |k: &str| format!("guards.rate[{i}].{k}");
+        let action = match r.action.get_ref().parse::<ActionKind>() {
+            Ok(ActionKind::Custom(c)) if !custom.contains_key(&c) => {
+                errs.push(
+                    Some(r.action.span()),
+                    key("action"),
+                    format!("unknown action `{c}`"),
+                );
+                None
+            }
+            Ok(a) => Some(a),
+            Err(e) => {
+                errs.push(Some(r.action.span()), key("action"), e);
+                None
+            }
+        };
+        if let Some(a) = &action
+            && out.rate.iter().any(|x| &x.action == a)
+        {
+            errs.push(
+                Some(r.action.span()),
+                key("action"),
+                format!("`{a}` already has a rate guard; one per action"),
+            );
+        }
+        let max = match u32::try_from(*r.max.get_ref()) {
+            Ok(m) => m,
+            Err(_) => {
+                errs.push(
+                    Some(r.max.span()),
+                    key("max"),
+                    format!(
+                        "{} is not a count of executions (0 or more)",
+                        r.max.get_ref()
+                    ),
+                );
+                0
+            }
+        };
+        let per = match parse_duration(r.per.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                errs.push(Some(r.per.span()), key("per"), e.replace('`', "\""));
+                None
+            }
+        };
+        let reset = role_names(errs, &key("reset"), r.reset);
+        if let (Some(action), Some(per)) = (action, per) {
+            out.rate.push(RateGuard {
+                action,
+                max,
+                per,
+                reset,
+            });
+        }
+    }
+    let prefix = |errs: &mut Errs<'_>, k: &str, v: Option<Spanned<i64>>, max: u8, default: u8| {
+        let Some(v) = v else { return default };
+        match u8::try_from(*v.get_ref()) {
+            Ok(p) if p <= max => p,
+            _ => {
+                errs.push(
+                    Some(v.span()),
+                    format!("guards.block_ip.{k}"),
+                    format!("{} is not a prefix length (0 to {max})", v.get_ref()),
+                );
+                default
+            }
+        }
+    };
+    let d = BlockIpGuard::default();
+    out.block_ip = BlockIpGuard {
+        max_prefix_v4: prefix(
+            errs,
+            "max_prefix_v4",
+            g.block_ip.max_prefix_v4,
+            32,
+            d.max_prefix_v4,
+        ),
+        max_prefix_v6: prefix(
+            errs,
+            "max_prefix_v6",
+            g.block_ip.max_prefix_v6,
+            128,
+            d.max_prefix_v6,
+        ),
+        allow_internal: g.block_ip.allow_internal.unwrap_or(false),
+    };
+    if let Some(after) = g.cooldown.after {
+        match parse_duration(after.get_ref()) {
+            Ok(d) => out.cooldown = Some(d),
+            Err(e) => errs.push(
+                Some(after.span()),
+                "guards.cooldown.after",
+                e.replace('`', "\""),
+            ),
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -1197,6 +1541,20 @@ pub enum Finding {
         rule: String,
         quorum: u32,
         possible: usize,
+    },
+    /// A role held only through chat groups: whoever can join the group
+    /// and is named in [people] holds it.
+    GroupOnlyRole {
+        role: String,
+    },
+    /// An automatic rule for an action no rate guard bounds.
+    NoRateGuard {
+        rule: String,
+        action: ActionKind,
+    },
+    /// An automatic rule a guard may stop, with nobody to approve it then.
+    NobodyApprovesGuarded {
+        rule: String,
     },
 }
 
@@ -1243,6 +1601,18 @@ impl fmt::Display for Finding {
                 f,
                 "rule `{rule}` needs quorum {quorum} but at most {possible} distinct people can approve"
             ),
+            Finding::GroupOnlyRole { role } => write!(
+                f,
+                "role `{role}` is held only through chat groups: anyone named in [people] who can join the group holds it; list its members"
+            ),
+            Finding::NoRateGuard { rule, action } => write!(
+                f,
+                "rule `{rule}` runs {action} without a person, but no [[guards.rate]] bounds {action}: one alert storm can run it on every target"
+            ),
+            Finding::NobodyApprovesGuarded { rule } => write!(
+                f,
+                "rule `{rule}` is automatic and names no approvers, and [guards.protected] has none: when a guard stops it, nobody can approve it"
+            ),
         }
     }
 }
@@ -1285,6 +1655,14 @@ impl Matrix {
             }
             if role.members.is_empty() && !role.is_dynamic() {
                 out.push(Finding::EmptyRole {
+                    role: role.name.clone(),
+                });
+            }
+            if role.members.is_empty()
+                && role.from_asset.is_none()
+                && (!role.slack_groups.is_empty() || !role.discord_roles.is_empty())
+            {
+                out.push(Finding::GroupOnlyRole {
                     role: role.name.clone(),
                 });
             }
@@ -1331,6 +1709,23 @@ impl Matrix {
                         severities: missing,
                     });
                 }
+            }
+        }
+        for rule in self
+            .rules
+            .iter()
+            .filter(|r| matches!(r.mode, Mode::Auto | Mode::VetoWindow))
+        {
+            if self.guards.rate_for(&rule.action).is_none() {
+                out.push(Finding::NoRateGuard {
+                    rule: rule.name.clone(),
+                    action: rule.action.clone(),
+                });
+            }
+            if rule.approvers.is_empty() && self.guards.protected.approvers.is_empty() {
+                out.push(Finding::NobodyApprovesGuarded {
+                    rule: rule.name.clone(),
+                });
             }
         }
         for rule in self.rules.iter().filter(|r| r.mode == Mode::Approval) {
@@ -1426,9 +1821,82 @@ pub struct Explanation {
     pub override_roles: Vec<RoleHolders>,
     pub max_duration: Option<String>,
     pub evidence: Vec<String>,
+    /// Who may propose it by hand.
+    pub proposers: Vec<RoleHolders>,
+    /// The guards that bound this action's automatic path, in words.
+    pub guards: Vec<String>,
 }
 
 impl Matrix {
+    /// The guards that apply to `action`, one line each, for `explain`,
+    /// the console and chat.
+    pub fn guard_lines(&self, action: &ActionKind) -> Vec<String> {
+        let g = &self.guards;
+        let mut out = Vec::new();
+        if let Some(r) = g.rate_for(action) {
+            let reset = if r.reset.is_empty() {
+                String::new()
+            } else {
+                format!("; {} may reset it", r.reset.join(", "))
+            };
+            out.push(format!(
+                "rate: at most {} automatic {action} per {}, then each needs approval{reset}",
+                r.max,
+                format_duration(r.per)
+            ));
+        }
+        let p = &g.protected;
+        let mut what = Vec::new();
+        if !p.hosts.is_empty() {
+            what.push(format!("hosts {}", p.hosts.join(", ")));
+        }
+        if !p.users.is_empty() {
+            what.push(format!("users {}", p.users.join(", ")));
+        }
+        if !p.cidrs.is_empty() {
+            let c: Vec<String> = p.cidrs.iter().map(|c| c.to_string()).collect();
+            what.push(format!("networks {}", c.join(", ")));
+        }
+        if !p.tiers.is_empty() {
+            what.push(format!("tiers {}", p.tiers.join(", ")));
+        }
+        if !what.is_empty() {
+            let by = if p.approvers.is_empty() {
+                "the rule's approvers".to_owned()
+            } else {
+                p.approvers.join(", ")
+            };
+            out.push(format!(
+                "protected ({}): never without a human approval, by {by} where the rule is automatic",
+                what.join("; ")
+            ));
+        }
+        if let Some(c) = g.cooldown {
+            out.push(format!(
+                "cool-down: a target vetoed, denied or released is not run automatically again for {}",
+                format_duration(c)
+            ));
+        }
+        if *action == ActionKind::BlockIp {
+            let b = &g.block_ip;
+            out.push(format!(
+                "block_ip: broader than /{} (IPv4) or /{} (IPv6) is refused{}",
+                b.max_prefix_v4,
+                b.max_prefix_v6,
+                if b.allow_internal {
+                    String::new()
+                } else {
+                    let c: Vec<String> = g.internal_cidrs.iter().map(|c| c.to_string()).collect();
+                    format!(
+                        "; internal ({}) and reserved ranges are never automatic",
+                        c.join(", ")
+                    )
+                }
+            ));
+        }
+        out
+    }
+
     fn holders(&self, role: &str, ctx: &ActionContext) -> RoleHolders {
         let mut h = RoleHolders {
             role: role.to_owned(),
@@ -1495,6 +1963,8 @@ impl Matrix {
                 override_roles: vec![],
                 max_duration: None,
                 evidence: vec![],
+                proposers: vec![],
+                guards: self.guard_lines(&ctx.action),
             },
             Some(r) => Explanation {
                 context: ctx.clone(),
@@ -1516,6 +1986,8 @@ impl Matrix {
                 override_roles: list(&r.override_roles),
                 max_duration: fmt_d(r.max_duration),
                 evidence: r.evidence.clone(),
+                proposers: list(&r.proposers),
+                guards: self.guard_lines(&ctx.action),
             },
         }
     }
@@ -1590,6 +2062,14 @@ impl fmt::Display for Explanation {
         }
         if !self.evidence.is_empty() {
             writeln!(f, "evidence:  {}", self.evidence.join(", "))?;
+        }
+        writeln!(
+            f,
+            "proposers: {} (by hand: chat command, console, API)",
+            join(&self.proposers)
+        )?;
+        for g in &self.guards {
+            writeln!(f, "guard:     {g}")?;
         }
         write!(f, "matrix:    {}", self.matrix_hash)
     }
@@ -1700,6 +2180,38 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_target_never_takes_an_automatic_rule_unless_it_names_unknown() {
+        let m = example();
+        // an instance the inventory does not know: not the 5-minute veto window
+        let mut c = ctx(ActionKind::QuarantineInstance, Severity::Critical, None);
+        assert_eq!(m.rule_for(&c).unwrap().name, "quarantine-instances");
+        c.target_unknown = true;
+        assert_eq!(m.rule_for(&c).unwrap().name, "quarantine-instances-other");
+        let text = "version = 1\n[people.a]\nslack = \"U1\"\n[roles.r]\nmembers = [\"a\"]\n\
+            [[rules]]\nname = \"unknown-hosts\"\naction = \"isolate_host\"\nmatch = { asset_tier = [\"unknown\"] }\nmode = \"auto\"\napprovers = [\"r\"]\n";
+        let m2 = Matrix::parse("t.toml", text).expect("parses");
+        let mut c = ctx(ActionKind::IsolateHost, Severity::High, None);
+        c.target_unknown = true;
+        assert_eq!(
+            m2.rule_for(&c).map(|r| r.name.as_str()),
+            Some("unknown-hosts")
+        );
+    }
+
+    #[test]
+    fn an_automatic_rule_must_match_at_the_alerts_own_severity() {
+        let m = example();
+        let mut c = ctx(
+            ActionKind::IsolateHost,
+            Severity::Critical,
+            Some("workstation"),
+        );
+        assert_eq!(m.rule_for(&c).unwrap().name, "contain-workstations");
+        c.alert_severity = Some(Severity::Low);
+        assert_eq!(m.rule_for(&c).unwrap().name, "workstations-below-high");
+    }
+
+    #[test]
     fn identities_resolve_to_one_person_and_roles_come_from_members_groups_and_owners() {
         let m = example();
         let slack = Actor {
@@ -1727,18 +2239,28 @@ mod tests {
         );
         c.asset_owners = vec!["alice@example.com".into()];
         assert!(m.roles_of(&slack, &c).contains("asset-owner"));
-        // a Slack group vouched by Slack grants the role; the same id from Discord does not
+        // a Slack group vouched by Slack adds the role to a named person;
+        // the same id from Discord does not
+        let heidi = Actor {
+            platform: Platform::Slack,
+            platform_user_id: "U08HEIDI".into(),
+            groups: vec!["S0ITOPS".into()],
+        };
+        assert!(m.roles_of(&heidi, &c).contains("it-ops"));
+        let discord_heidi = Actor {
+            platform: Platform::Discord,
+            platform_user_id: "U08HEIDI".into(),
+            groups: vec!["S0ITOPS".into()],
+        };
+        assert!(m.roles_of(&discord_heidi, &c).is_empty());
+        // a group never creates an actor: someone who is not in [people]
+        // holds nothing, whatever groups they joined
         let stranger = Actor {
             platform: Platform::Slack,
             platform_user_id: "U999".into(),
-            groups: vec!["S0ITOPS".into()],
+            groups: vec!["S0ITOPS".into(), "S0SOCLEADS".into()],
         };
-        assert!(m.roles_of(&stranger, &c).contains("it-ops"));
-        let discord_stranger = Actor {
-            platform: Platform::Discord,
-            ..stranger
-        };
-        assert!(m.roles_of(&discord_stranger, &c).is_empty());
+        assert!(m.roles_of(&stranger, &c).is_empty());
         let system = Actor {
             platform: Platform::System,
             platform_user_id: "alice".into(),
@@ -1999,6 +2521,7 @@ quorum = 3
                 people: BTreeMap::new(),
                 roles: BTreeMap::new(),
                 custom_actions: BTreeMap::new(),
+                guards: Guards::default(),
                 rules: rules
                     .into_iter()
                     .enumerate()
@@ -2023,6 +2546,8 @@ quorum = 3
                         veto_window: None,
                         after_execution_veto: AfterExecutionVeto::None,
                         override_roles: vec![],
+                        override_within: DEFAULT_OVERRIDE_WITHIN,
+                        proposers: vec![],
                         max_duration: None,
                         evidence: vec![],
                     })

@@ -11,6 +11,7 @@ pub mod alert;
 pub mod audit;
 pub mod clock;
 pub mod decision;
+pub mod guards;
 pub mod ids;
 pub mod matrix;
 pub mod severity;
@@ -44,6 +45,7 @@ mod tests {
             ("audit.rs", include_str!("audit.rs")),
             ("clock.rs", include_str!("clock.rs")),
             ("decision.rs", include_str!("decision.rs")),
+            ("guards.rs", include_str!("guards.rs")),
             ("ids.rs", include_str!("ids.rs")),
             ("matrix.rs", include_str!("matrix.rs")),
             ("severity.rs", include_str!("severity.rs")),

@@ -26,6 +26,9 @@
 
 pub mod finish;
 pub mod ingest;
+pub mod targets;
+
+pub use targets::ResolvedTarget;
 
 use crate::clock::Clock;
 use crate::config::EngineConfig;
@@ -33,19 +36,20 @@ use crate::domain::decision::{
     ActorRef, Command, Decision, DecisionError, DecisionEvent, DecisionState, Effect, TimerKind,
     Verb, decide,
 };
+use crate::domain::guards::Guards;
 use crate::domain::{
     ActionContext, ActionKind, ActionTarget, Actor, AlertId, DecisionId, IncidentId, Matrix,
-    Platform, Timestamp,
+    PersonId, Platform, Timestamp,
 };
-use crate::enrich::{Enricher, Enrichment};
+use crate::enrich::Enricher;
 use crate::executors::{Confirmation, ExecError, ExecRequest, Registry};
 use crate::playbooks::Playbooks;
 use crate::store::{
     EnrichmentResult, EventRecord, IncidentStamp, Job, JobDone, NewAudit, NewDecision, NewJob,
-    NewTimer, Store, StoreError, TransitionWrites,
+    NewTimer, RateCheck, Store, StoreError, TransitionWrites,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -87,6 +91,13 @@ pub enum EngineError {
     Contended,
     #[error("authority matrix {0} is not available")]
     MatrixMissing(String),
+    /// The target's value cannot name a target of its kind.
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// A person may not propose this action: the message names the rule
+    /// and the roles that may.
+    #[error("{0}")]
+    ProposalRefused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -338,12 +349,12 @@ impl Engine {
         self: &Arc<Self>,
         ids: impl IntoIterator<Item = Option<i64>>,
         queue: &str,
-        payloads: Vec<serde_json::Value>,
+        payloads: Vec<(serde_json::Value, Option<String>)>,
     ) {
         let jobs: Vec<Job> = ids
             .into_iter()
             .zip(payloads)
-            .filter_map(|(id, payload)| {
+            .filter_map(|(id, (payload, ordering_key))| {
                 Some(Job {
                     id: id?,
                     queue: queue.to_owned(),
@@ -351,7 +362,7 @@ impl Engine {
                     payload,
                     attempts: 1,
                     max_attempts: self.cfg.max_attempts,
-                    ordering_key: None,
+                    ordering_key,
                 })
             })
             .collect();
@@ -698,6 +709,9 @@ impl Engine {
         } else {
             self.playbooks.propose(&alert)
         };
+        // The incident's severity is what people are shown, but automatic
+        // rules must also match at the alert's own severity (see
+        // `Matrix::rule_for`): correlation never raises an alert into one.
         let severity = if proposals.is_empty() {
             alert.severity
         } else {
@@ -706,24 +720,48 @@ impl Engine {
                 None => alert.severity,
             }
         };
+        let first_host = alert.observables.hosts.first();
+        let no_ids = std::collections::BTreeMap::new();
         for p in proposals {
-            let (ctx, attributes) = self
-                .context_for(&p.action, &p.target, severity, &enrichment)
-                .await?;
-            match self
-                .propose(
-                    incident,
-                    Some(alert_id),
-                    p.action,
-                    p.target,
-                    ctx,
-                    attributes,
-                    None,
-                    ActorRef::system(),
-                    row.drill,
-                )
+            // The alert's vendor ids name its first host (or the instance
+            // they are the id of), no other target of the alert.
+            let names_first = first_host.is_some_and(|h| h.eq_ignore_ascii_case(&p.target.value))
+                || alert
+                    .observables
+                    .host_ids
+                    .values()
+                    .any(|v| v == &p.target.value);
+            let ids = if names_first {
+                &alert.observables.host_ids
+            } else {
+                &no_ids
+            };
+            let resolved = match self
+                .resolve_target(&p.action, &p.target, severity, ids, &enrichment)
                 .await
             {
+                Ok(mut r) => {
+                    if alert.severity < severity {
+                        r.ctx.alert_severity = Some(alert.severity);
+                    }
+                    r
+                }
+                Err(EngineError::Store(e)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(alert = %alert_id, action = %p.action, error = %e, "proposal dropped");
+                    continue;
+                }
+            };
+            let proposal = Proposal {
+                incident,
+                alert: Some(alert_id),
+                action: p.action,
+                target: resolved,
+                proposer: None,
+                actor: ActorRef::system(),
+                drill: row.drill,
+            };
+            match self.propose(proposal).await {
                 Ok(_) => {}
                 Err(EngineError::Store(e)) if err_conflict(&e) => {} // proposed by an earlier run
                 Err(EngineError::Store(e)) => return Err(e),
@@ -825,84 +863,164 @@ impl Engine {
         Ok(())
     }
 
-    /// The facts the matrix needs about one action's target, and the vendor
-    /// ids the executor needs.
-    pub async fn context_for(
-        &self,
-        action: &ActionKind,
-        target: &ActionTarget,
-        severity: crate::domain::Severity,
-        enrichment: &Enrichment,
-    ) -> Result<(ActionContext, BTreeMap<String, String>), StoreError> {
-        use crate::domain::action::TargetKind;
-        let mut ctx = ActionContext::new(action.clone(), severity);
-        let mut attrs = BTreeMap::new();
-        match target.kind {
-            TargetKind::Host | TargetKind::CloudResource => {
-                let asset = match enrichment.asset_for(&target.value) {
-                    Some(a) => Some(a.clone()),
-                    None => self.store.find_asset(&target.value).await?,
-                };
-                if let Some(a) = asset {
-                    ctx.asset_tier = a.tier.clone();
-                    ctx.environment = a.environment.clone();
-                    ctx.asset_owners = a.owners.clone();
-                    attrs.extend(a.attributes.clone());
-                }
-            }
-            TargetKind::User => {
-                let id = match &enrichment.identity {
-                    Some(i) if i.username.eq_ignore_ascii_case(&target.value) => Some(i.clone()),
-                    _ => self.store.find_identity(&target.value).await?,
-                };
-                if let Some(i) = id {
-                    ctx.user_privileged = Some(i.privileged);
-                    attrs.extend(i.attributes.clone());
-                    if let Some(m) = &i.manager {
-                        ctx.asset_owners.push(m.clone());
-                    }
-                }
-            }
-            TargetKind::Ip => {}
+    /// Proposes one action: judges it under the current matrix and its
+    /// guards, and writes the decision with its first events and effects.
+    /// An automatic path is re-checked against the action's rate guard in
+    /// the transaction that creates the decision; a full guard sends it to
+    /// approval instead.
+    pub async fn propose(self: &Arc<Self>, p: Proposal) -> Result<DecisionId, EngineError> {
+        let matrix = self.matrix();
+        let now = self.now();
+        let ctx = &p.target.ctx;
+        let rule = matrix.rule_for(ctx);
+        let mut facts = p.target.facts.clone();
+        if let (Some(r), Some(after)) = (rule, matrix.guards.cooldown)
+            && Guards::is_automatic(r)
+        {
+            let since = now - chrono::Duration::from_std(after).unwrap_or_default();
+            facts.stopped = self
+                .store
+                .last_stop(p.action.as_str(), &p.target.target.value, since, p.drill)
+                .await?;
         }
-        Ok((ctx, attrs))
+        loop {
+            let guard = rule.and_then(|r| matrix.guards.check(r, ctx, &p.target.target, &facts));
+            let effective = match (rule, &guard) {
+                (Some(r), Some(hit)) => Some(matrix.guards.guarded(r, hit)),
+                (r, _) => r.cloned(),
+            };
+            let rate = effective
+                .as_ref()
+                .filter(|r| {
+                    matches!(
+                        r.mode,
+                        crate::domain::Mode::Auto | crate::domain::Mode::VetoWindow
+                    )
+                })
+                .and_then(|_| matrix.guards.rate_for(&p.action))
+                .map(|g| RateCheck {
+                    action: p.action.to_string(),
+                    since: now - chrono::Duration::from_std(g.per).unwrap_or_default(),
+                    max: g.max,
+                    drill: p.drill,
+                });
+            match self
+                .create_decision(&p, &matrix, effective.as_ref(), guard, rate.as_ref(), now)
+                .await
+            {
+                Err(EngineError::Store(StoreError::RateGuard { count, .. })) => {
+                    facts.recent_automatic = u32::try_from(count).unwrap_or(u32::MAX);
+                }
+                other => return other,
+            }
+        }
     }
 
-    /// Proposes one action: judges it under the current matrix and writes
-    /// the decision with its first events and effects.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn propose(
+    /// A person proposes `action` on `target` by hand (a chat command, the
+    /// console, the API). They must hold one of the rule's `proposers`
+    /// roles, in the current matrix (DESIGN §3a item 5): a person who may
+    /// not approve an isolation cannot start an automatic one either. The
+    /// proposal is judged at `severity` (what the person states, recorded
+    /// with the decision) in a manual incident titled after them and `via`.
+    /// Returns the decision, its incident and its rule.
+    pub async fn propose_by_hand(
         self: &Arc<Self>,
-        incident: IncidentId,
-        alert: Option<AlertId>,
+        actor: &Actor,
+        aref: ActorRef,
         action: ActionKind,
-        target: ActionTarget,
-        ctx: ActionContext,
-        attributes: BTreeMap<String, String>,
-        proposer: Option<crate::domain::PersonId>,
-        actor: ActorRef,
-        drill: bool,
-    ) -> Result<DecisionId, EngineError> {
+        target: &ActionTarget,
+        severity: crate::domain::Severity,
+        via: &str,
+    ) -> Result<(DecisionId, IncidentId, Option<String>), EngineError> {
         let matrix = self.matrix();
-        let rule = matrix.rule_for(&ctx);
+        let Some(person) = matrix.person_for(actor) else {
+            return Err(EngineError::ProposalRefused(format!(
+                "you are not a person in the authority matrix ({}), so you cannot propose actions",
+                matrix.source
+            )));
+        };
+        let resolved = self
+            .resolve_target(
+                &action,
+                target,
+                severity,
+                &BTreeMap::new(),
+                &crate::enrich::Enrichment::default(),
+            )
+            .await?;
+        let Some(rule) = matrix.rule_for(&resolved.ctx) else {
+            return Err(EngineError::ProposalRefused(format!(
+                "no rule lets anyone {action} {} (tier {}, severity {severity}): the matrix fails closed",
+                resolved.target.value,
+                resolved.ctx.asset_tier.as_deref().unwrap_or("unknown"),
+            )));
+        };
+        let roles = matrix.roles_of(actor, &resolved.ctx);
+        if rule.mode == crate::domain::Mode::Forbidden
+            || !rule.proposers.iter().any(|r| roles.contains(r))
+        {
+            let who = if rule.proposers.is_empty() || rule.mode == crate::domain::Mode::Forbidden {
+                "nobody may".to_owned()
+            } else {
+                format!("only {} may", rule.proposers.join(", "))
+            };
+            return Err(EngineError::ProposalRefused(format!(
+                "rule `{}` does not let you propose {action} on {}; {who}",
+                rule.name, resolved.target.value
+            )));
+        }
+        let rule_name = rule.name.clone();
         let now = self.now();
+        let title = format!(
+            "{action} {} requested by {person} in {via}",
+            resolved.target.value
+        );
+        let incident = self
+            .store
+            .open_manual_incident(&title, severity, now)
+            .await?;
+        let id = self
+            .propose(Proposal {
+                incident,
+                alert: None,
+                action,
+                target: resolved,
+                proposer: Some(person),
+                actor: aref,
+                drill: false,
+            })
+            .await?;
+        Ok((id, incident, Some(rule_name)))
+    }
+
+    async fn create_decision(
+        self: &Arc<Self>,
+        p: &Proposal,
+        matrix: &Matrix,
+        rule: Option<&crate::domain::Rule>,
+        guard: Option<crate::domain::guards::GuardHit>,
+        rate: Option<&RateCheck>,
+        now: Timestamp,
+    ) -> Result<DecisionId, EngineError> {
         let mut d = Decision::new(DecisionId(0));
         let outcome = decide(
             &d,
             rule,
             Command::Propose {
-                proposer: proposer.clone(),
-                actor: Some(actor),
+                proposer: p.proposer.clone(),
+                actor: Some(p.actor.clone()),
                 matrix_hash: matrix.hash().to_owned(),
+                guard,
             },
             now,
         )
         .map_err(EngineError::Refused)?;
         let events = d.record(&outcome, now).map_err(EngineError::Refused)?;
+        let target = &p.target.target;
         let new = NewDecision {
-            incident_id: incident,
-            alert_id: alert.map(|a| a.0),
-            action: action.to_string(),
+            incident_id: p.incident,
+            alert_id: p.alert.map(|a| a.0),
+            action: p.action.to_string(),
             target_kind: serde_json::to_value(target.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
@@ -911,36 +1029,49 @@ impl Engine {
             rule: rule.map(|r| r.name.clone()),
             mode: rule.map_or("forbidden", |r| r.mode.as_str()).to_owned(),
             matrix_hash: matrix.hash().to_owned(),
-            context: serde_json::to_value(&ctx).unwrap_or_default(),
-            attributes: serde_json::to_value(&attributes).unwrap_or_default(),
-            proposer: proposer.map(|p| p.0),
+            context: serde_json::to_value(&p.target.ctx).unwrap_or_default(),
+            attributes: serde_json::to_value(&p.target.attributes).unwrap_or_default(),
+            proposer: p.proposer.as_ref().map(|x| x.0.clone()),
             created_at: now,
-            drill,
+            drill: p.drill,
         };
         let records: Vec<EventRecord> = events.iter().map(to_record).collect();
-        let (mut writes, payloads) =
-            self.writes_for(DecisionId(0), &outcome.effects, &events, "$decision", now);
-        writes.queued = self.chat_jobs_for_new_decision(incident);
+        let (mut writes, payloads) = self.writes_for(
+            DecisionId(0),
+            &outcome.effects,
+            &events,
+            "$decision",
+            &execution_order(target),
+            now,
+        );
+        writes.queued = self.chat_jobs_for_new_decision(p.incident);
         let (id, job_ids) = self
             .store
-            .create_decision(&new, d.state.as_str(), &records, &writes)
+            .create_decision(&new, d.state.as_str(), &records, &writes, rate)
             .await?;
         metrics::counter!("cordon_decisions_total", "mode" => new.mode.clone()).increment(1);
-        let payloads = payloads.into_iter().map(|p| fix_decision(p, id)).collect();
+        let payloads = payloads
+            .into_iter()
+            .map(|(p, key)| (fix_decision(p, id), key))
+            .collect();
         self.after_transition(&outcome.effects, job_ids, payloads)
             .await;
         Ok(id)
     }
 
     /// Turns a transition's effects into the rows to write with it.
+    /// Execute jobs carry `order` as their ordering key (see
+    /// [`execution_order`]): a decision's inverse never runs beside its
+    /// forward action, nor two decisions' actions on one target at once.
     fn writes_for(
         &self,
         id: DecisionId,
         effects: &[Effect],
         events: &[DecisionEvent],
         subject: &str,
+        order: &str,
         now: Timestamp,
-    ) -> (TransitionWrites, Vec<serde_json::Value>) {
+    ) -> (TransitionWrites, Vec<(serde_json::Value, Option<String>)>) {
         let mut w = TransitionWrites {
             claim_by: Some((self.worker_id.clone(), self.cfg.job_lease)),
             ..Default::default()
@@ -970,9 +1101,10 @@ impl Engine {
                     w.jobs.push(
                         NewJob::new("execute", payload.clone(), now)
                             .dedup(key)
+                            .ordered_by(order)
                             .max_attempts(self.cfg.max_attempts),
                     );
-                    payloads.push(payload);
+                    payloads.push((payload, Some(order.to_owned())));
                 }
                 Effect::ScheduleTimer { kind, at } => {
                     w.timers.push(NewTimer {
@@ -1021,7 +1153,7 @@ impl Engine {
         self: &Arc<Self>,
         effects: &[Effect],
         job_ids: Vec<Option<i64>>,
-        payloads: Vec<serde_json::Value>,
+        payloads: Vec<(serde_json::Value, Option<String>)>,
     ) {
         self.run_claimed(job_ids, "execute", payloads);
         if effects
@@ -1139,9 +1271,10 @@ impl Engine {
     ) -> Result<(Loaded, bool), EngineError> {
         for _ in 0..8 {
             let mut l = self.load(id).await?;
-            let rule = l.row.rule.as_deref().and_then(|n| l.matrix.rule(n));
+            let rule = l.rule();
             let now = self.now();
-            let outcome = decide(&l.decision, rule, cmd(&l), now).map_err(EngineError::Refused)?;
+            let outcome =
+                decide(&l.decision, rule.as_ref(), cmd(&l), now).map_err(EngineError::Refused)?;
             if outcome.is_empty() {
                 return Ok((l, false));
             }
@@ -1151,7 +1284,9 @@ impl Engine {
                 .record(&outcome, now)
                 .map_err(EngineError::Refused)?;
             let records: Vec<EventRecord> = events.iter().map(to_record).collect();
-            let (mut writes, payloads) = self.writes_for(id, &outcome.effects, &events, "", now);
+            let order = execution_order(&l.target());
+            let (mut writes, payloads) =
+                self.writes_for(id, &outcome.effects, &events, "", &order, now);
             writes.saved_state = extra.saved_state.clone();
             writes.audit.extend(extra.audit.iter().cloned());
             writes.queued = self.chat_jobs(IncidentId(l.row.incident_id), Some(id));
@@ -1240,8 +1375,27 @@ impl Engine {
         let l = self.load(id).await?;
         let ctx: ActionContext = serde_json::from_str(&l.row.context)
             .map_err(|e| StoreError::Corrupt(format!("{id} context: {e}")))?;
-        let person = l.matrix.person_for(actor);
-        let roles = l.matrix.roles_of(actor, &ctx);
+        // The person and their roles must hold in the matrix the decision
+        // was made under *and* in the current one: removing someone from a
+        // role (or from [people]) takes effect on old decisions at once.
+        let current = self.matrix();
+        let person = l
+            .matrix
+            .person_for(actor)
+            .filter(|p| current.person_for(actor).as_ref() == Some(p));
+        let roles: BTreeSet<String> = l
+            .matrix
+            .roles_of(actor, &ctx)
+            .intersection(&current.roles_of(actor, &ctx))
+            .cloned()
+            .collect();
+        let subjects = self
+            .subjects_of(
+                IncidentId(l.row.incident_id),
+                Some(&l.target()),
+                &[&l.matrix, &current],
+            )
+            .await?;
         let role = roles.iter().next().cloned();
         let aref = ActorRef {
             person: person.clone(),
@@ -1255,6 +1409,7 @@ impl Engine {
             roles: roles.clone(),
             verb,
             reason: reason.clone(),
+            subjects: subjects.clone(),
         };
         let now = self.now();
         match self.apply(id, cmd, TransitionWrites::default()).await {
@@ -1268,12 +1423,7 @@ impl Engine {
                         )
                         .await?;
                 }
-                let quorum = l
-                    .row
-                    .rule
-                    .as_deref()
-                    .and_then(|n| l.matrix.rule(n))
-                    .map_or(0, |r| r.quorum);
+                let quorum = l.rule().map_or(0, |r| r.quorum);
                 let decision = Decision::replay(id, &l.events)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Ok(ActResult {
@@ -1746,6 +1896,46 @@ pub struct Loaded {
     pub events: Vec<DecisionEvent>,
     pub decision: Decision,
     pub matrix: Arc<Matrix>,
+}
+
+impl Loaded {
+    /// The rule the decision lives under: its rule by name in its matrix,
+    /// as its guard (if one stopped it) turned it into an approval.
+    pub fn rule(&self) -> Option<crate::domain::Rule> {
+        let name = self.row.rule.as_deref()?;
+        self.matrix
+            .effective_rule(name, self.decision.guard.as_ref())
+    }
+
+    /// The decision's (canonical) target.
+    pub fn target(&self) -> ActionTarget {
+        ActionTarget {
+            kind: serde_json::from_value(serde_json::json!(self.row.target_kind))
+                .unwrap_or(crate::domain::action::TargetKind::Host),
+            value: self.row.target_value.clone(),
+        }
+    }
+}
+
+/// A proposal ready to be judged: a resolved target and who proposed it.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    pub incident: IncidentId,
+    pub alert: Option<AlertId>,
+    pub action: ActionKind,
+    pub target: ResolvedTarget,
+    /// The person who proposed it by hand (never counted as an approver
+    /// under separation of duties).
+    pub proposer: Option<PersonId>,
+    pub actor: ActorRef,
+    pub drill: bool,
+}
+
+/// The ordering key of every action on one target: forward and inverse of
+/// a decision, and the actions of different decisions on the same target,
+/// run one after the other, never side by side (DESIGN §3a, item 7).
+fn execution_order(target: &ActionTarget) -> String {
+    format!("exec:{target}")
 }
 
 /// How a job attempt ended, for the queue.

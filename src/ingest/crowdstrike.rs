@@ -101,6 +101,9 @@ pub(crate) fn parse(v: &Value, prefix: &str, out: &mut Vec<NewAlert>) -> Result<
     if let Some(h) = first(e, &["Hostname", "ComputerName"]) {
         Observables::push(&mut o.hosts, h);
     }
+    if let Some(aid) = first(e, &["AgentId", "SensorId"]) {
+        o.host_id("crowdstrike_aid", aid);
+    }
     if let Some(u) = s(e, "UserName") {
         Observables::push(&mut o.users, u);
     }

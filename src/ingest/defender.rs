@@ -75,6 +75,9 @@ fn one(a: &Value, path: &str) -> Result<NewAlert, IngestError> {
     if let Some(h) = s(a, "computerDnsName") {
         Observables::push(&mut o.hosts, h);
     }
+    if let Some(id) = s(a, "machineId") {
+        o.host_id("mde_machine_id", id);
+    }
     if let Some(u) = s(a, "relatedUser.userName") {
         Observables::push(&mut o.users, u);
     }
@@ -85,6 +88,9 @@ fn one(a: &Value, path: &str) -> Result<NewAlert, IngestError> {
             Observables::push(&mut o.hosts, h);
         }
         if odata.ends_with("deviceEvidence") {
+            if let Some(id) = s(e, "mdeDeviceId") {
+                o.host_id("mde_machine_id", id);
+            }
             for ip in common::texts(e, "ipInterfaces") {
                 Observables::push(&mut o.ips, ip);
             }

@@ -96,7 +96,8 @@ fn native(f: &Value, path: &str) -> Result<NewAlert, IngestError> {
     }
     let o = &mut alert.observables;
     if let Some(id) = s(f, "resource.instanceDetails.instanceId") {
-        Observables::push(&mut o.cloud_resources, id);
+        Observables::push(&mut o.cloud_resources, &id);
+        o.host_id("ec2_instance_id", id);
     }
     for ni in common::items(f, "resource.instanceDetails.networkInterfaces") {
         if let Some(h) = s(ni, "privateDnsName") {

@@ -158,16 +158,22 @@ macro_rules! write_transition {
 impl super::Store {
     /// Creates a decision with its first events and effects, in one
     /// transaction. Returns its id and the ids of the jobs enqueued.
+    /// With `rate`, the action's rate guard is checked in the same
+    /// transaction (see [`super::RateCheck`]).
     pub async fn create_decision(
         &self,
         d: &NewDecision,
         state: &str,
         events: &[EventRecord],
         writes: &TransitionWrites,
+        rate: Option<&super::RateCheck>,
     ) -> Result<(DecisionId, Vec<Option<i64>>)> {
         let backend = self.backend();
         on_pool!(&self.write, p => {
             let mut tx = p.begin().await?;
+            if let Some(check) = rate {
+                super::guards::check_rate!(tx, backend, check)?;
+            }
             let id = sqlx::query(
                 "insert into decisions (incident_id, alert_id, action, target_kind, target_value, rule, mode, \
                  matrix_hash, state, context, attributes, proposer, next_seq, created_at, updated_at, drill) \

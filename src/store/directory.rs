@@ -1,4 +1,11 @@
-//! The asset inventory and identity directory used by enrichment.
+//! The asset inventory and identity directory used by enrichment and by the
+//! target resolution that comes before every judgement of the matrix.
+//!
+//! Every name a record is known by (host name, short name, addresses and
+//! vendor ids for assets; user name, email and vendor ids for identities)
+//! is a row of `asset_names` / `identity_names`, rewritten with each import
+//! of the record. Resolution is strict: a name two records answer to is
+//! ambiguous, and ambiguous is unknown (DESIGN §3a).
 
 use super::{Result, json_err, on_pool};
 use crate::domain::Timestamp;
@@ -68,18 +75,123 @@ struct IdentityDb {
     attributes: String,
 }
 
-/// An asset by exact or short host name ($1, $2) or by address ($1).
-const ASSET_BY_NAME_OR_IP: &str = "select hostname, ips, tier, environment, business_service, owners, attributes from ( \
-       select hostname, ips, tier, environment, business_service, owners, attributes from assets \
-       where hostname = $1 or hostname = $2 \
-       union \
-       select a.hostname, a.ips, a.tier, a.environment, a.business_service, a.owners, a.attributes \
-       from asset_ips i join assets a on a.hostname = i.hostname where i.ip = $1 \
-     ) x order by hostname = $1 desc, hostname limit 1";
+/// What a set of names resolves to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved<T> {
+    /// No record answers to any of the names.
+    Unknown,
+    /// Exactly one record answers to them.
+    One(T),
+    /// Several records answer (their keys): judged as unknown.
+    Ambiguous(Vec<String>),
+}
 
-/// An asset by exact or short host name ($1, $2).
-const ASSET_BY_NAME: &str = "select hostname, ips, tier, environment, business_service, owners, attributes from assets \
-     where hostname = $1 or hostname = $2 order by hostname = $1 desc limit 1";
+impl<T> Resolved<T> {
+    /// The record, when there is exactly one.
+    pub fn one(self) -> Option<T> {
+        match self {
+            Resolved::One(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// The records (asset host names) answering to names `$1…`, and whether
+/// only by their short name. One index probe per name.
+fn names_sql(table: &str, key: &str, n: usize) -> String {
+    let list = (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("select distinct {key}, kind = 'short' as short from {table} where name in ({list})")
+}
+
+const ASSET_COLS: &str = "hostname, ips, tier, environment, business_service, owners, attributes";
+
+/// The lower-case forms of `names` and, for host names that are not
+/// addresses, their short names (`ws-0142` of `ws-0142.corp.example`).
+fn lookup_keys(names: &[String]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for n in names {
+        let k = n.trim().to_lowercase();
+        if k.is_empty() {
+            continue;
+        }
+        if k.parse::<std::net::IpAddr>().is_err()
+            && let Some((short, _)) = k.split_once('.')
+            && !short.is_empty()
+            && !keys.iter().any(|x| x == short)
+        {
+            keys.push(short.to_owned());
+        }
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+/// Picks the one record among the matches: names that match a record
+/// exactly win over short-name matches; more than one record is ambiguous.
+fn pick(matches: Vec<(String, bool)>) -> Resolved<String> {
+    let exact: std::collections::BTreeSet<String> = matches
+        .iter()
+        .filter(|(_, short)| !short)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let set = if exact.is_empty() {
+        matches.into_iter().map(|(k, _)| k).collect()
+    } else {
+        exact
+    };
+    match set.len() {
+        0 => Resolved::Unknown,
+        1 => set
+            .into_iter()
+            .next()
+            .map_or(Resolved::Unknown, Resolved::One),
+        _ => Resolved::Ambiguous(set.into_iter().collect()),
+    }
+}
+
+/// Every name an asset answers to, for `asset_names`.
+fn asset_names(a: &Asset) -> Vec<(String, &'static str)> {
+    let host = a.hostname.trim().to_lowercase();
+    let mut out = vec![(host.clone(), "hostname")];
+    if let Some((short, _)) = host.split_once('.')
+        && !short.is_empty()
+        && host.parse::<std::net::IpAddr>().is_err()
+    {
+        out.push((short.to_owned(), "short"));
+    }
+    for ip in &a.ips {
+        out.push((ip.trim().to_lowercase(), "ip"));
+    }
+    for attr in crate::domain::action::ASSET_ID_ATTRIBUTES {
+        if let Some(v) = a.attributes.get(attr) {
+            out.push((v.trim().to_lowercase(), attr));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|(n, _)| !n.is_empty() && seen.insert(n.clone()));
+    out
+}
+
+/// Every name an identity answers to, for `identity_names`.
+fn identity_names(i: &Identity) -> Vec<(String, &'static str)> {
+    let mut out = vec![(i.username.trim().to_lowercase(), "username")];
+    if let Some(e) = &i.email {
+        out.push((e.trim().to_lowercase(), "email"));
+    }
+    for attr in crate::domain::action::IDENTITY_ID_ATTRIBUTES {
+        if let Some(v) = i.attributes.get(attr) {
+            out.push((v.trim().to_lowercase(), attr));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|(n, _)| !n.is_empty() && seen.insert(n.clone()));
+    out
+}
 
 impl super::Store {
     /// Inserts or replaces assets (keyed by lower-case hostname), all in one
@@ -105,22 +217,18 @@ impl super::Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                // The IP index follows the asset's IPs as imported now.
+                // The names follow the asset as imported now: a host that
+                // moved is not found at its old address any more.
                 let host = a.hostname.to_lowercase();
-                sqlx::query("delete from asset_ips where hostname = $1")
+                sqlx::query("delete from asset_names where hostname = $1")
                     .bind(&host)
                     .execute(&mut *tx)
                     .await?;
-                let ips: std::collections::BTreeSet<String> = a
-                    .ips
-                    .iter()
-                    .map(|ip| ip.trim().to_lowercase())
-                    .filter(|ip| !ip.is_empty())
-                    .collect();
-                for ip in ips {
-                    sqlx::query("insert into asset_ips (ip, hostname) values ($1, $2)")
-                        .bind(ip)
+                for (name, kind) in asset_names(a) {
+                    sqlx::query("insert into asset_names (name, hostname, kind) values ($1, $2, $3)")
+                        .bind(name)
                         .bind(&host)
+                        .bind(kind)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -130,24 +238,45 @@ impl super::Store {
         })
     }
 
-    /// Finds an asset by host name (case-insensitive, also the short name of
-    /// an FQDN) or by one of its IPs.
-    pub async fn find_asset(&self, host_or_ip: &str) -> Result<Option<Asset>> {
-        let key = host_or_ip.trim().to_lowercase();
-        let short = key.split('.').next().unwrap_or(&key).to_owned();
-        // An address is also looked up in the IP index (`asset_ips`), with
-        // a union so that each arm is an index probe; the exact host name
-        // wins, then the lowest host name among those sharing the address.
-        let by_ip = key.parse::<std::net::IpAddr>().is_ok();
-        let sql = if by_ip {
-            ASSET_BY_NAME_OR_IP
-        } else {
-            ASSET_BY_NAME
+    /// Finds the one asset a name (host name, its short name, an address or
+    /// a vendor id, case-insensitive) belongs to. `None` when no asset or
+    /// several answer to it.
+    pub async fn find_asset(&self, name: &str) -> Result<Option<Asset>> {
+        Ok(self.resolve_asset(&[name.to_owned()]).await?.one())
+    }
+
+    /// Resolves a target known by several names (the alert's host name and
+    /// the agent id it carried, say) to one asset. Names pointing at two
+    /// different assets are ambiguous: an alert that calls a workstation by
+    /// the agent id of a crown-jewel server must not pick either.
+    pub async fn resolve_asset(&self, names: &[String]) -> Result<Resolved<Asset>> {
+        let keys = lookup_keys(names);
+        if keys.is_empty() {
+            return Ok(Resolved::Unknown);
+        }
+        let sql = names_sql("asset_names", "hostname", keys.len());
+        let matches: Vec<(String, bool)> = on_pool!(&self.read, p => {
+            let mut q = sqlx::query_as::<_, (String, bool)>(sqlx::AssertSqlSafe(sql));
+            for k in &keys {
+                q = q.bind(k);
+            }
+            q.fetch_all(p).await?
+        });
+        let host = match pick(matches) {
+            Resolved::One(h) => h,
+            Resolved::Unknown => return Ok(Resolved::Unknown),
+            Resolved::Ambiguous(hs) => return Ok(Resolved::Ambiguous(hs)),
         };
+        let sql = format!("select {ASSET_COLS} from assets where hostname = $1");
         on_pool!(&self.read, p => {
-            let q = sqlx::query_as::<_, AssetDb>(sql).bind(&key).bind(&short);
-            let row = q.fetch_optional(p).await?;
-            row.map(AssetDb::into_asset).transpose()
+            let row = sqlx::query_as::<_, AssetDb>(sqlx::AssertSqlSafe(sql))
+                .bind(&host)
+                .fetch_optional(p)
+                .await?;
+            Ok(match row {
+                Some(r) => Resolved::One(r.into_asset()?),
+                None => Resolved::Unknown,
+            })
         })
     }
 
@@ -170,31 +299,59 @@ impl super::Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                let user = i.username.to_lowercase();
+                sqlx::query("delete from identity_names where username = $1")
+                    .bind(&user)
+                    .execute(&mut *tx)
+                    .await?;
+                for (name, kind) in identity_names(i) {
+                    sqlx::query("insert into identity_names (name, username, kind) values ($1, $2, $3)")
+                        .bind(name)
+                        .bind(&user)
+                        .bind(kind)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
             Ok(ids.len())
         })
     }
 
-    /// Finds an identity by user name or email (case-insensitive; `DOMAIN\user`
-    /// and `user@domain` also match the bare user name).
+    /// Finds the one identity a name belongs to. `None` when none or
+    /// several answer to it.
     pub async fn find_identity(&self, user: &str) -> Result<Option<Identity>> {
+        Ok(self.resolve_identity(user).await?.one())
+    }
+
+    /// Resolves a user name, email, UPN or vendor id to one identity,
+    /// exactly: an email matches an email, never the user name before its
+    /// `@` (`bob@partner.example` is not our `bob`). Only `DOMAIN\user`,
+    /// which names an account of the domain, falls back to the bare user
+    /// name, and only when nothing matches the whole name.
+    pub async fn resolve_identity(&self, user: &str) -> Result<Resolved<Identity>> {
         let key = user.trim().to_lowercase();
-        let bare = key
-            .rsplit('\\')
-            .next()
-            .unwrap_or(&key)
-            .split('@')
-            .next()
-            .unwrap_or(&key)
-            .to_owned();
+        if key.is_empty() {
+            return Ok(Resolved::Unknown);
+        }
+        let mut found = self.identity_names_for(&key).await?;
+        if found.is_empty()
+            && let Some((_, bare)) = key.rsplit_once('\\')
+            && !bare.is_empty()
+        {
+            found = self.identity_names_for(bare).await?;
+        }
+        let username = match found.len() {
+            0 => return Ok(Resolved::Unknown),
+            1 => found.remove(0),
+            _ => return Ok(Resolved::Ambiguous(found)),
+        };
         on_pool!(&self.read, p => {
             let row = sqlx::query_as::<_, IdentityDb>(
                 "select username, email, department, privileged, manager, attributes from identities \
-                 where username = $1 or lower(email) = $1 or username = $2 order by username = $1 desc limit 1",
+                 where username = $1",
             )
-            .bind(&key)
-            .bind(&bare)
+            .bind(&username)
             .fetch_optional(p)
             .await?;
             row.map(|r| {
@@ -208,6 +365,19 @@ impl super::Store {
                 })
             })
             .transpose()
+            .map(|i| i.map_or(Resolved::Unknown, Resolved::One))
+        })
+    }
+
+    async fn identity_names_for(&self, key: &str) -> Result<Vec<String>> {
+        on_pool!(&self.read, p => {
+            let rows = sqlx::query_as::<_, (String,)>(
+                "select distinct username from identity_names where name = $1 order by username",
+            )
+            .bind(key)
+            .fetch_all(p)
+            .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 }
@@ -216,28 +386,54 @@ impl super::Store {
 mod tests {
     use super::*;
 
-    /// Every alert carrying an address looks it up: reading the whole
-    /// inventory for it (as the JSON `like` did) slows every pipeline.
+    /// Every alert carrying an address or a host name looks it up: reading
+    /// the whole inventory for it (as the JSON `like` once did) slows every
+    /// pipeline.
     #[tokio::test]
-    async fn the_sqlite_lookup_by_address_probes_indexes() {
+    async fn the_sqlite_lookup_by_name_probes_indexes() {
         let (_dir, store, pool) = crate::store::sqlite_for_plans().await;
         let p = &pool;
-        let plan = format!("explain query plan {ASSET_BY_NAME_OR_IP}");
+        let plan = format!(
+            "explain query plan {}",
+            names_sql("asset_names", "hostname", 3)
+        );
         let steps: Vec<String> =
             sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(plan))
                 .bind("10.0.4.17")
-                .bind("10")
+                .bind("ws-1")
+                .bind("aid-1")
                 .fetch_all(p)
                 .await
                 .expect("plan")
                 .into_iter()
                 .map(|r| r.3)
                 .collect();
-        // `SCAN x` walks the union's few rows to order them.
         assert!(
-            !steps.iter().any(|s| s.starts_with("SCAN") && s != "SCAN x"),
+            !steps.iter().any(|s| s.starts_with("SCAN")),
             "the lookup reads a whole table: {steps:#?}"
         );
         store.close().await;
+    }
+
+    #[test]
+    fn exact_names_win_over_short_names_and_two_records_are_ambiguous() {
+        let m = |v: &[(&str, bool)]| v.iter().map(|(k, s)| (k.to_string(), *s)).collect();
+        assert_eq!(pick(m(&[])), Resolved::Unknown);
+        assert_eq!(
+            pick(m(&[("web.prod", false), ("web.dev", true)])),
+            Resolved::One("web.prod".into())
+        );
+        assert_eq!(
+            pick(m(&[("web.prod", true), ("web.dev", true)])),
+            Resolved::Ambiguous(vec!["web.dev".into(), "web.prod".into()])
+        );
+        assert_eq!(
+            pick(m(&[("ws-1", false), ("db-1", false)])),
+            Resolved::Ambiguous(vec!["db-1".into(), "ws-1".into()])
+        );
+        assert_eq!(
+            lookup_keys(&["WS-1.corp.example".into(), "10.0.0.1".into()]),
+            vec!["ws-1", "ws-1.corp.example", "10.0.0.1"]
+        );
     }
 }

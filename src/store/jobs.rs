@@ -68,11 +68,28 @@ impl NewJob {
 /// Inserts a job inside an open transaction `$tx`; evaluates to
 /// `Option<i64>`: the new id, or `None` when the dedup key already existed.
 /// With `$claim = Some((worker, lease))` the row is born claimed by that
-/// worker, so the caller can run it at once.
+/// worker, so the caller can run it at once, except when an unfinished job
+/// of the same ordering key is ahead of it: then it is queued behind that
+/// one (the job loop runs it when its turn comes) and this evaluates to
+/// `None` too, so the caller does not run it. This is what keeps an
+/// inverse action from overtaking its forward action in flight.
 macro_rules! insert_job {
     ($tx:ident, $job:expr, $claim:expr, $now:expr) => {{
         let job: &$crate::store::NewJob = $job;
-        let claim: Option<(&str, std::time::Duration)> = $claim;
+        let mut claim: Option<(&str, std::time::Duration)> = $claim;
+        let mut behind = false;
+        if let (Some(_), Some(key)) = (claim, &job.ordering_key) {
+            let ahead: Option<i64> = sqlx::query_scalar(
+                "select id from jobs where ordering_key = $1 and status in ('queued', 'running') limit 1",
+            )
+            .bind(key)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if ahead.is_some() {
+                claim = None;
+                behind = true;
+            }
+        }
         let (status, attempts, lease, by) = $crate::store::jobs::claim_columns(claim, $now);
         let sql = if job.coalesce && claim.is_none() {
             // `$10 = ordering_key` is null-safe enough: coalescing jobs carry one.
@@ -102,6 +119,7 @@ macro_rules! insert_job {
         .fetch_optional(&mut *$tx)
         .await?;
         match row {
+            Some(_) if behind => None,
             Some(r) => Some(sqlx::Row::try_get::<i64, _>(&r, "id")?),
             None => None,
         }

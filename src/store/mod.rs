@@ -19,6 +19,7 @@ mod alerts;
 mod audit;
 mod decisions;
 mod directory;
+pub(crate) mod guards;
 mod history;
 mod ingest_plan;
 mod jobs;
@@ -30,6 +31,7 @@ pub use alerts::*;
 pub use audit::*;
 pub use decisions::*;
 pub use directory::*;
+pub use guards::RateCheck;
 pub use history::*;
 pub use jobs::*;
 pub use misc::*;
@@ -57,6 +59,10 @@ pub enum StoreError {
     /// Stored data that cannot be decoded (a migration or a hand edit went wrong).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The action's rate guard is full (see [`RateCheck`]): judge again
+    /// with the breaker open.
+    #[error("the {action} rate guard is full ({count} automatic decisions in its window)")]
+    RateGuard { action: String, count: i64 },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]

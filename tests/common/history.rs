@@ -107,6 +107,7 @@ pub async fn insert(store: &Store, n: usize, spec: &Spec) -> (i64, i64) {
             mode: spec.mode,
             matrix_hash: spec.matrix_hash.clone(),
             proposer: None,
+            guard: None,
         },
     }];
     for e in &spec.events {
@@ -146,6 +147,7 @@ pub async fn insert(store: &Store, n: usize, spec: &Spec) -> (i64, i64) {
             spec.state,
             &records,
             &TransitionWrites::default(),
+            None,
         )
         .await
         .expect("decision");
@@ -299,7 +301,15 @@ pub fn known() -> Vec<Spec> {
     let mut e = vec![
         vw(wk1(5)),
         by(75, EventKind::Vetoed { reason: None }, "frank", "it-ops"),
-        by(135, EventKind::Overridden { reason: None }, "carol", "ciso"),
+        by(
+            135,
+            EventKind::Overridden {
+                reason: None,
+                until: None,
+            },
+            "carol",
+            "ciso",
+        ),
     ];
     e.extend(contained(135, 137, 165));
     out.push(spec(

@@ -391,7 +391,7 @@ impl Discord {
                 RequestError::NotAPerson { source } => format!(
                     "your Discord account is not a person in the authority matrix ({source}), so it cannot propose actions"
                 ),
-                RequestError::Failed(e) => e,
+                RequestError::Failed(e) | RequestError::Refused(e) => e,
             })?;
         self.templates
             .render("discord/proposed.txt", v)

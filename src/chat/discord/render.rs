@@ -300,6 +300,7 @@ mod tests {
             decided_verb: None,
             reason: None,
             last_error: None,
+            guard: None,
             time_to_contain_ms: Some(93_500),
             evidence: vec![],
             buttons: vec![Button::new(

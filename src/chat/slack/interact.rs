@@ -276,7 +276,7 @@ impl Slack {
                     "<@{}> is not a person in the authority matrix ({source}), so cannot propose actions",
                     c.user_id
                 ),
-                RequestError::Failed(e) => e,
+                RequestError::Failed(e) | RequestError::Refused(e) => e,
             })?;
         self.templates
             .render("slack/proposed.txt", render::escaped(v))

@@ -255,6 +255,7 @@ mod tests {
             decided_verb: Some("vetoed".into()),
             reason: Some("ledger close".into()),
             last_error: Some("vendor said 500".into()),
+            guard: None,
             time_to_contain_ms: Some(93_500),
             evidence: vec![
                 Evidence {
