@@ -282,9 +282,7 @@ impl App {
             self.config.public_url.clone(),
         )));
         let engine = Arc::clone(&self.engine);
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        crate::http::serve::serve(self.listener, self.router, &self.config.http, shutdown).await;
         engine.shutdown.cancel();
         for l in loops {
             let _ = l.await;

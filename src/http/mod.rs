@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod error;
 pub mod incidents;
+pub mod serve;
 
 use crate::engine::Engine;
 use crate::engine::ingest::IngestQueue;

@@ -1,0 +1,86 @@
+//! Issue 13, the edge: the HTTP server, the web console's sign-in and
+//! session, its headers, the command connector's child process, and drills
+//! in dedup and dead letters. Real HTTP against the app on port 0 (a real
+//! `cordon serve` process where the process environment matters), raw TCP
+//! for slow clients, the `cordon` binary for the CLI, both backends where a
+//! store is involved.
+
+use crate::common::app::{Options, TestApp, spawn_app};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+// ---------------------------------------------------------------------------
+// HTTP server timeouts
+// ---------------------------------------------------------------------------
+
+const SHORT_TIMEOUTS: &str = "[http]\nheader_read_timeout = \"500ms\"\nrequest_timeout = \"1s\"\n";
+
+/// Writes `bytes` on a fresh connection, then reads until the server closes
+/// it or `within` passes. Returns what was read and whether it was closed.
+async fn send_and_wait_for_close(app: &TestApp, bytes: &[u8], within: Duration) -> (String, bool) {
+    let addr = app.url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(bytes).await.expect("write");
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn a_client_that_sends_half_a_request_line_is_disconnected() {
+    let app = spawn_app(Options {
+        extra_config: SHORT_TIMEOUTS.into(),
+        ..Default::default()
+    })
+    .await;
+    let started = Instant::now();
+    let (got, closed) =
+        send_and_wait_for_close(&app, b"GET /healthz HT", Duration::from_secs(5)).await;
+    assert!(
+        closed,
+        "a half request line held the connection for 5 s (header_read_timeout is 500 ms)"
+    );
+    assert!(!got.contains("200 OK"), "{got}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "closed before the timeout: {:?}",
+        started.elapsed()
+    );
+    // A client that connects and sends nothing at all goes the same way.
+    let (_, closed) = send_and_wait_for_close(&app, b"", Duration::from_secs(5)).await;
+    assert!(closed, "a silent connection was held for 5 s");
+    // Whole requests are still served.
+    let r = app.http.get(format!("{}/healthz", app.url)).send().await;
+    assert_eq!(r.expect("healthz").status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_whose_body_never_arrives_is_answered_408_and_closed() {
+    let app = spawn_app(Options {
+        extra_config: SHORT_TIMEOUTS.into(),
+        ..Default::default()
+    })
+    .await;
+    let head = format!(
+        "POST /v1/alerts/crowdstrike HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"metadata\":",
+        app.token
+    );
+    let (got, closed) =
+        send_and_wait_for_close(&app, head.as_bytes(), Duration::from_secs(5)).await;
+    assert!(closed, "a body that never arrives held the request: {got}");
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    app.stop().await;
+}
+
