@@ -242,12 +242,24 @@ struct TokenQuery {
     next: Option<String>,
 }
 
-/// Only paths on this site: `/reports` yes, `//evil.example` or
-/// `https://…` no, so a sign-in link cannot send anyone elsewhere.
+/// Only paths on this site, else `/`: a sign-in link must not send anyone
+/// elsewhere (a phishing page that looks like cordon, right after a real
+/// sign-in). Browsers read `//host`, `/\host` and `https://…` as other
+/// sites, and they drop tabs and newlines from a URL before reading it, so
+/// `/<TAB>/evil.example` is `//evil.example` too. So: one leading `/`,
+/// no `//` or `\` anywhere, and only printable ASCII (no control
+/// characters, whitespace or look-alike Unicode).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/incidents",
+        Some(n)
+            if n.starts_with('/')
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            n
+        }
+        _ => "/",
     }
 }
 

@@ -84,3 +84,60 @@ async fn a_request_whose_body_never_arrives_is_answered_408_and_closed() {
     app.stop().await;
 }
 
+// ---------------------------------------------------------------------------
+// Web console: sign-in `next`, sign-out, headers
+// ---------------------------------------------------------------------------
+
+/// Signs `person` in with a fresh link and `next`; returns the redirect target.
+async fn sign_in_to(app: &TestApp, person: &str, next: &str) -> String {
+    let link = app.login_link(person);
+    let token = link.split("token=").nth(1).expect("token").to_owned();
+    let r = app
+        .no_redirect()
+        .post(format!("{}/login", app.url))
+        .form(&[("token", token.as_str()), ("next", next)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 303, "{next:?}");
+    r.headers()["location"].to_str().expect("ascii").to_owned()
+}
+
+#[tokio::test]
+async fn the_sign_in_next_parameter_cannot_send_anyone_off_site() {
+    let app = spawn_app(Options::default()).await;
+    for next in [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "/\\\\evil.example",
+        "\\/evil.example",
+        "https://evil.example",
+        "evil.example",
+        " //evil.example",
+        "/ /evil.example",
+        "/incidents//evil.example",
+        "/\u{0}/evil.example",
+        "/\u{3000}/evil.example",
+    ] {
+        assert_eq!(
+            sign_in_to(&app, "alice", next).await,
+            "/",
+            "next = {next:?}"
+        );
+    }
+    // Same-site paths are kept.
+    for next in ["/reports?since=30d", "/incidents/3#dec-4", "/"] {
+        assert_eq!(sign_in_to(&app, "alice", next).await, next);
+    }
+    // The sign-in page puts only the safe value in its form.
+    let link = format!("{}&next=%2F%09%2Fevil.example", app.login_link("bob"));
+    let page = app.http.get(&link).send().await.expect("get");
+    let html = page.text().await.expect("body");
+    // (minijinja writes `/` as `&#x2f;` in attributes.)
+    assert!(html.contains(r#"name="next" value="&#x2f;""#), "{html}");
+    assert!(!html.contains("evil"), "{html}");
+    app.stop().await;
+}
