@@ -169,6 +169,9 @@ pub struct Session {
     pub person: String,
     pub session_id: String,
     pub csrf: String,
+    /// When the session token expires (unix seconds): a sign-out keeps its
+    /// revocation until then.
+    pub expires: i64,
 }
 
 impl FromRequestParts<WebState> for Session {
@@ -189,10 +192,16 @@ impl FromRequestParts<WebState> for Session {
         if !s.engine.matrix().people.keys().any(|p| p.0 == c.sub) {
             return Err(WebError::SignIn);
         }
+        // A signed-out session is over, although its token is still signed
+        // and unexpired (a copied cookie must not outlive the sign-out).
+        if s.engine.store.session_revoked(&c.jti).await? {
+            return Err(WebError::SignIn);
+        }
         Ok(Session {
             csrf: s.keys.csrf(&c.jti),
             person: c.sub,
             session_id: c.jti,
+            expires: c.exp,
         })
     }
 }
@@ -343,6 +352,18 @@ async fn logout(
     axum::Form(f): axum::Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
     check_csrf(&s, &session, f.csrf.as_deref())?;
+    // Ended on the server, not only by clearing the cookie: a copy of the
+    // cookie taken before (another tab's, a stolen one) is refused too.
+    s.engine
+        .store
+        .revoke_session(
+            &session.session_id,
+            &session.person,
+            session.expires,
+            s.engine.now(),
+        )
+        .await?;
+    tracing::info!(person = %session.person, "web sign-out");
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,

@@ -141,3 +141,69 @@ async fn the_sign_in_next_parameter_cannot_send_anyone_off_site() {
     assert!(!html.contains("evil"), "{html}");
     app.stop().await;
 }
+
+/// The CSRF token embedded in a page's forms.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
+async fn sign_out_ends_the_session_on_the_server(postgres: bool) {
+    let app = spawn_app(Options {
+        postgres,
+        ..Default::default()
+    })
+    .await;
+    let cookie = app.sign_in("alice").await;
+    // The copy an attacker took (another tab, a stolen cookie file).
+    let copied = cookie.clone();
+    let (status, page) = app.page(&cookie, "/incidents").await;
+    assert_eq!(status, 200);
+    let r = app
+        .no_redirect()
+        .post(format!("{}/logout", app.url))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 303);
+    for path in ["/incidents", "/matrix", "/reports.json"] {
+        let r = app
+            .no_redirect()
+            .get(format!("{}{path}", app.url))
+            .header("cookie", &copied)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 303, "{path} after sign-out ({})", app.db.label);
+        assert_eq!(r.headers()["location"], "/login");
+    }
+    // A POST with the old cookie and its CSRF token is refused too.
+    let r = app
+        .no_redirect()
+        .post(format!("{}/decisions/1/act", app.url))
+        .header("cookie", &copied)
+        .form(&[("csrf", csrf_of(&page).as_str()), ("verb", "approve")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    // Signing in again gives a new session that works.
+    let fresh = app.sign_in("alice").await;
+    assert_eq!(app.page(&fresh, "/incidents").await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_cookie_copied_before_sign_out_is_refused_after_it_on_sqlite() {
+    sign_out_ends_the_session_on_the_server(false).await;
+}
+
+#[tokio::test]
+async fn a_session_cookie_copied_before_sign_out_is_refused_after_it_on_postgres() {
+    sign_out_ends_the_session_on_the_server(true).await;
+}
