@@ -223,7 +223,11 @@ impl App {
                 },
             ));
         }
-        let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
+        let router = router
+            .layer(axum::middleware::map_response(
+                crate::http::security_headers,
+            ))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| {

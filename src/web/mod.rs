@@ -66,6 +66,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/message.html"),
     ),
     (
+        "web/console.css",
+        include_str!("../../templates/web/console.css"),
+    ),
+    (
         "report/report.html",
         include_str!("../../templates/report/report.html"),
     ),
@@ -98,7 +102,59 @@ pub fn router(state: WebState) -> Router {
         .route("/reports", get(reports_page))
         .route("/reports.csv", get(reports_csv))
         .route("/reports.json", get(reports_json))
+        .route("/console.css", get(console_css))
+        .layer(axum::middleware::map_response(console_headers))
         .with_state(state)
+}
+
+/// The console's Content-Security-Policy. Pages are server-rendered HTML
+/// without JavaScript, so no script may run at all (an injected `<script>`
+/// or `onclick` is dead); styles come only from `/console.css`; forms post
+/// only to cordon; no page may be framed (clickjacking the Approve button).
+pub const CONSOLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every console response (the app adds the general
+/// ones to anything that lacks them, see [`crate::http::security_headers`]).
+/// `no-store` because pages show incidents and carry the CSRF token, and
+/// the sign-in page carries the one-time token: no browser or proxy cache
+/// may keep them after sign-out. `Referrer-Policy: no-referrer` because the
+/// sign-in URL carries that token, and a link followed from the page must
+/// not hand it to another site.
+async fn console_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONSOLE_CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// The console's stylesheet (operators may override `web/console.css`).
+async fn console_css(State(s): State<WebState>) -> Result<Response, WebError> {
+    let css = s
+        .templates
+        .render("web/console.css", serde_json::json!({}))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        css,
+    )
+        .into_response())
 }
 
 // ---------------------------------------------------------------------------

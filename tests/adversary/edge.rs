@@ -207,3 +207,95 @@ async fn a_session_cookie_copied_before_sign_out_is_refused_after_it_on_sqlite()
 async fn a_session_cookie_copied_before_sign_out_is_refused_after_it_on_postgres() {
     sign_out_ends_the_session_on_the_server(true).await;
 }
+
+/// The console's policy: no script at all, styles from cordon only, forms
+/// post to cordon only, never framed.
+const CONSOLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn every_console_response_carries_the_security_headers() {
+    let app = spawn_app(Options::default()).await;
+    let cookie = app.sign_in("carol").await;
+    let link = app.login_link("bob");
+    let c = app.no_redirect();
+    let get = |url: String, cookie: Option<&str>| {
+        let mut r = c.get(url);
+        if let Some(k) = cookie {
+            r = r.header("cookie", k);
+        }
+        r.send()
+    };
+    let pages = [
+        (link.clone(), None, 200),
+        (format!("{}/login", app.url), None, 200),
+        (format!("{}/incidents", app.url), None, 303),
+        (format!("{}/incidents", app.url), Some(cookie.as_str()), 200),
+        (format!("{}/matrix", app.url), Some(cookie.as_str()), 200),
+        (format!("{}/reports", app.url), Some(cookie.as_str()), 200),
+        (
+            format!("{}/reports.json", app.url),
+            Some(cookie.as_str()),
+            200,
+        ),
+        (
+            format!("{}/incidents/999", app.url),
+            Some(cookie.as_str()),
+            404,
+        ),
+    ];
+    for (url, cookie, status) in pages {
+        let r = get(url.clone(), cookie).await.expect("get");
+        assert_eq!(r.status(), status, "{url}");
+        let csp = header(&r, "content-security-policy");
+        assert_eq!(csp, CONSOLE_CSP, "{url}");
+        assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"), "{url}");
+        assert_eq!(header(&r, "x-frame-options"), "DENY", "{url}");
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{url}");
+        assert_eq!(header(&r, "referrer-policy"), "no-referrer", "{url}");
+        assert_eq!(header(&r, "cache-control"), "no-store", "{url}");
+        // Nothing on the page needs what the policy forbids.
+        let body = r.text().await.expect("body");
+        for forbidden in ["<script", "<style", " style=", " onclick=", "javascript:"] {
+            assert!(!body.contains(forbidden), "{url} has {forbidden}");
+        }
+    }
+    // The stylesheet the pages link is served, as CSS.
+    let r = get(format!("{}/console.css", app.url), None)
+        .await
+        .expect("css");
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").starts_with("text/css"));
+    assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+    assert!(r.text().await.expect("css").contains("body {"));
+    // The API and the health endpoints: not framed, not sniffed, not cached.
+    for (url, token) in [
+        (format!("{}/v1/incidents", app.url), Some(&app.read_token)),
+        (format!("{}/healthz", app.url), None),
+        (format!("{}/no-such-path", app.url), None),
+    ] {
+        let mut req = c.get(&url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.expect("get");
+        assert!(
+            header(&r, "content-security-policy").contains("frame-ancestors 'none'"),
+            "{url}"
+        );
+        assert_eq!(header(&r, "x-frame-options"), "DENY", "{url}");
+        assert_eq!(header(&r, "x-content-type-options"), "nosniff", "{url}");
+        assert_eq!(header(&r, "referrer-policy"), "no-referrer", "{url}");
+        assert_eq!(header(&r, "cache-control"), "no-store", "{url}");
+    }
+    app.stop().await;
+}
+
