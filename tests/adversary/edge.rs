@@ -5,7 +5,9 @@
 //! for slow clients, the `cordon` binary for the CLI, both backends where a
 //! store is involved.
 
+use crate::common::TestDb;
 use crate::common::app::{Options, TestApp, spawn_app};
+use crate::common::procs::{Cluster, alert};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -297,5 +299,81 @@ async fn every_console_response_carries_the_security_headers() {
         assert_eq!(header(&r, "cache-control"), "no-store", "{url}");
     }
     app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// The command connector's child process
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_command_connector_child_sees_none_of_cordons_secrets() {
+    let db = TestDb::sqlite().await;
+    let vendor = crate::common::fake_vendor::FakeVendor::start().await;
+    let c = Cluster::new(
+        &db.url,
+        &vendor.url,
+        "1s",
+        "",
+        "ws-env1,,workstation,corp,,,aid-ws-env1\n",
+    )
+    .await;
+    // Isolation goes to a script that writes down what it was given.
+    let out = c.dir.path().join("child-env.txt");
+    std::fs::write(
+        c.dir.path().join("connectors.toml"),
+        format!(
+            r#"
+[command]
+program = "/bin/sh"
+args = ["-c", 'env > "$0"; echo isolated', "{}", "{{target}}"]
+actions = ["isolate_host", "release_host"]
+dry_run = false
+timeout = "10s"
+
+[routes]
+isolate_host = "command"
+release_host = "command"
+"#,
+            out.display()
+        ),
+    )
+    .expect("write connectors");
+    // `cordon serve` runs with CORDON_INGEST_JWT_SECRET (and the test's
+    // vendor secrets) in its own environment.
+    let p = c.start().await;
+    let r = c
+        .post(
+            &p,
+            &serde_json::json!([alert("env-1", "ws-env1", "aid-ws-env1", 90, true)]),
+        )
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let env = loop {
+        if let Ok(t) = std::fs::read_to_string(&out)
+            && t.contains("CORDON_DECISION_ID")
+        {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the command never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for secret in [
+        "CORDON_INGEST_JWT_SECRET",
+        "CORDON_DATABASE_URL",
+        "CORDON_LISTEN",
+        "TEST_CS_SECRET",
+        "TEST_HOOK_SECRET",
+    ] {
+        assert!(!env.contains(secret), "the child saw {secret}:\n{env}");
+    }
+    assert!(
+        !env.contains(crate::common::app::INGEST_SECRET),
+        "the child saw the ingest secret's value"
+    );
+    assert!(env.contains("CORDON_DECISION_ID=dec-"), "{env}");
+    assert!(env.contains("PATH="), "{env}");
+    drop(p);
 }
 
