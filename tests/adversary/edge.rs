@@ -6,8 +6,9 @@
 //! store is involved.
 
 use crate::common::TestDb;
-use crate::common::app::{Options, TestApp, spawn_app};
+use crate::common::app::{Options, TestApp, crowdstrike_alert, spawn_app, token_for};
 use crate::common::procs::{Cluster, alert};
+use cordon::clock::Clock;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -377,3 +378,180 @@ release_host = "command"
     drop(p);
 }
 
+// ---------------------------------------------------------------------------
+// Drills: dedup and dead letters
+// ---------------------------------------------------------------------------
+
+/// Posts one CrowdStrike detection with source id `id`, as a drill or not,
+/// from the same source (`edr-test`); returns the ingest answer's first alert.
+async fn post_as(app: &TestApp, id: &str, drill: bool) -> serde_json::Value {
+    let token = token_for("edr-test", "ingest drill", app.clock.now());
+    let r = app
+        .http
+        .post(format!("{}/v1/alerts/crowdstrike?drill={drill}", app.url))
+        .bearer_auth(token)
+        .json(&crowdstrike_alert("ws-drill", "aid-drill", 40, id))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 202);
+    let v: serde_json::Value = r.json().await.expect("json");
+    v["alerts"][0].clone()
+}
+
+async fn drills_and_real_alerts_do_not_deduplicate_each_other(postgres: bool) {
+    let app = spawn_app(Options {
+        postgres,
+        ..Default::default()
+    })
+    .await;
+    let label = app.db.label;
+    // A drill first, then the real alert with the same source id: the real
+    // one is news, not a repeat of the rehearsal.
+    let drill = post_as(&app, "same-1", true).await;
+    let real = post_as(&app, "same-1", false).await;
+    assert_eq!(
+        real["duplicate"], false,
+        "{label}: the real alert was swallowed"
+    );
+    assert_ne!(real["incident_id"], drill["incident_id"]);
+    let incident =
+        |v: &serde_json::Value| cordon::domain::IncidentId(v["incident_id"].as_i64().expect("id"));
+    let row = app
+        .engine
+        .store
+        .get_incident(incident(&real))
+        .await
+        .expect("get")
+        .expect("row");
+    assert!(!row.drill, "{label}");
+    // The reverse: a real alert, then a drill that reuses its id.
+    let real = post_as(&app, "same-2", false).await;
+    let drill = post_as(&app, "same-2", true).await;
+    assert_eq!(
+        drill["duplicate"], false,
+        "{label}: the drill was counted on the real alert"
+    );
+    let row = app
+        .engine
+        .store
+        .get_incident(incident(&drill))
+        .await
+        .expect("get")
+        .expect("row");
+    assert!(row.drill, "{label}");
+    assert_ne!(real["incident_id"], drill["incident_id"]);
+    // Repeats within each kind are still repeats.
+    assert_eq!(post_as(&app, "same-2", true).await["duplicate"], true);
+    assert_eq!(post_as(&app, "same-2", false).await["duplicate"], true);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_real_alert_and_a_drill_with_the_same_source_id_are_not_duplicates_on_sqlite() {
+    drills_and_real_alerts_do_not_deduplicate_each_other(false).await;
+}
+
+#[tokio::test]
+async fn a_real_alert_and_a_drill_with_the_same_source_id_are_not_duplicates_on_postgres() {
+    drills_and_real_alerts_do_not_deduplicate_each_other(true).await;
+}
+
+/// Runs the `cordon` binary against `db_url`; returns (exit code, stdout, stderr).
+fn cordon_cli(args: &[&str], db_url: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("cordon.toml"), "").expect("write");
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CORDON_") {
+            c.env_remove(k);
+        }
+    }
+    let out = c
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CORDON_CONFIG", dir.path().join("cordon.toml"))
+        .env("CORDON_DATABASE_URL", db_url)
+        .output()
+        .expect("run cordon");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn a_drill_dead_letter_replays_as_a_drill_once(postgres: bool) {
+    let app = spawn_app(Options {
+        postgres,
+        ..Default::default()
+    })
+    .await;
+    let label = app.db.label;
+    // A drill sent with the wrong content type: kept as a dead letter.
+    let token = token_for("edr-test", "ingest drill", app.clock.now());
+    let body =
+        serde_json::to_vec(&crowdstrike_alert("ws-dl", "aid-dl", 40, "dl-drill-1")).expect("json");
+    let r = app
+        .http
+        .post(format!("{}/v1/alerts/crowdstrike?drill=true", app.url))
+        .bearer_auth(token)
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 415);
+    let err: serde_json::Value = r.json().await.expect("json");
+    let id = err["dead_letter_id"]
+        .as_i64()
+        .expect("a dead letter id")
+        .to_string();
+
+    let (code, out, errout) = cordon_cli(&["dead-letters", "replay", &id], &app.db.url);
+    assert_eq!(code, 0, "{label}: {out}{errout}");
+    assert!(out.contains("ingested 1 alerts as a drill"), "{out}");
+    let incidents = app
+        .engine
+        .store
+        .list_incidents(&cordon::store::IncidentFilter {
+            include_drills: true,
+            ..Default::default()
+        })
+        .await
+        .expect("incidents");
+    assert_eq!(incidents.len(), 1, "{label}");
+    assert!(
+        incidents[0].drill,
+        "{label}: the replayed drill became a live incident"
+    );
+    let alerts = app
+        .engine
+        .store
+        .alerts_of_incident(cordon::domain::IncidentId(incidents[0].id))
+        .await
+        .expect("alerts");
+    assert!(alerts.iter().all(|a| a.drill), "{label}");
+
+    // A second replay would ingest the alerts again: refused without --force.
+    let (code, out, errout) = cordon_cli(&["dead-letters", "replay", &id], &app.db.url);
+    assert_ne!(code, 0, "{label}: {out}");
+    assert!(
+        errout.contains("replayed already") && errout.contains("--force"),
+        "{errout}"
+    );
+    let (code, out, errout) = cordon_cli(&["dead-letters", "replay", &id, "--force"], &app.db.url);
+    assert_eq!(code, 0, "{label}: {out}{errout}");
+    assert!(out.contains("as a drill"), "{out}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_drill_dead_letter_stays_a_drill_and_a_second_replay_needs_force_on_sqlite() {
+    a_drill_dead_letter_replays_as_a_drill_once(false).await;
+}
+
+#[tokio::test]
+async fn a_replayed_drill_dead_letter_stays_a_drill_and_a_second_replay_needs_force_on_postgres() {
+    a_drill_dead_letter_replays_as_a_drill_once(true).await;
+}
