@@ -223,7 +223,11 @@ impl App {
                 },
             ));
         }
-        let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
+        let router = router
+            .layer(axum::middleware::map_response(
+                crate::http::security_headers,
+            ))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| {
@@ -282,9 +286,7 @@ impl App {
             self.config.public_url.clone(),
         )));
         let engine = Arc::clone(&self.engine);
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        crate::http::serve::serve(self.listener, self.router, &self.config.http, shutdown).await;
         engine.shutdown.cancel();
         for l in loops {
             let _ = l.await;

@@ -60,6 +60,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub engine: EngineConfig,
     pub web: WebConfig,
+    pub http: HttpConfig,
     pub log: LogConfig,
     /// Free-form tables read by the adapters that own them
     /// (`[enrich]`, `[slack]`, `[discord]`, `[routing]`, `[reports]`).
@@ -140,6 +141,23 @@ pub struct WebConfig {
     pub login_link_ttl: Duration,
 }
 
+/// `[http]`: limits of the HTTP server itself. A client that connects and
+/// then sends slowly (or nothing) must not hold a connection, a task and a
+/// file descriptor for ever.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// The whole request head (request line and headers) must arrive within
+    /// this long of the connection opening or of the previous response on a
+    /// kept-alive connection; else the connection is closed.
+    #[serde(deserialize_with = "dur::de")]
+    pub header_read_timeout: Duration,
+    /// A request (reading its body included) must be answered within this
+    /// long; else it gets `408 Request Timeout`.
+    #[serde(deserialize_with = "dur::de")]
+    pub request_timeout: Duration,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -183,6 +201,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             engine: EngineConfig::default(),
             web: WebConfig::default(),
+            http: HttpConfig::default(),
             log: LogConfig::default(),
             sections: BTreeMap::new(),
             secrets: Secrets::default(),
@@ -236,6 +255,15 @@ impl Default for WebConfig {
         WebConfig {
             session_ttl: Duration::from_secs(8 * 3600),
             login_link_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -330,12 +358,25 @@ impl Config {
                     path: file.display().to_string(),
                     message: format!(
                         "unknown key `{key}` (top-level keys are listen, database_url, public_url, matrix, playbooks, \
-                         connectors, templates and the tables [database] [ingest] [engine] [web] [log] {})",
+                         connectors, templates and the tables [database] [ingest] [engine] [web] [http] [log] {})",
                         SECTIONS
                             .iter()
                             .map(|s| format!("[{s}]"))
                             .collect::<Vec<_>>()
                             .join(" ")
+                    ),
+                });
+            }
+        }
+        for (key, d) in [
+            ("header_read_timeout", cfg.http.header_read_timeout),
+            ("request_timeout", cfg.http.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::File {
+                    path: file.display().to_string(),
+                    message: format!(
+                        "[http] {key} must be longer than zero (e.g. \"10s\"): a zero timeout would close every connection"
                     ),
                 });
             }
@@ -483,6 +524,15 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("CORDON_LISTNE"));
         assert!(!format!("{c:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn http_timeouts_have_defaults_and_a_typo_is_an_error() {
+        let (c, _) = load("[http]\nheader_read_timeout = \"2s\"\n", &[]).expect("loads");
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.http.request_timeout, Duration::from_secs(30));
+        let err = load("[http]\nheader_timeout = \"2s\"\n", &[]).expect_err("typo");
+        assert!(err.to_string().contains("header_timeout"), "{err}");
     }
 
     #[test]

@@ -250,8 +250,15 @@ enum DeadCmd {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
-    /// Parse a dead letter again (after a parser fix) and ingest it.
-    Replay { id: i64 },
+    /// Parse a dead letter again (after a parser fix) and ingest it, as a
+    /// drill if it was sent as one. Once a replay ingested it, another one
+    /// needs --force.
+    Replay {
+        id: i64,
+        /// Ingest its alerts again although a replay already did.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -587,13 +594,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = app::open_store(&cfg).await?;
             for d in store.dead_letters(limit).await? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{} bytes{}",
+                    "{}\t{}\t{}\t{}\t{}\t{} bytes{}{}",
                     d.id,
                     d.received_at.to_rfc3339(),
                     d.sender.as_deref().unwrap_or("-"),
                     d.format.as_deref().unwrap_or("-"),
                     d.reason,
                     d.body.len(),
+                    if d.drill { "\tdrill" } else { "" },
                     d.replayed_at
                         .map(|t| format!("\treplayed {t}: {}", d.replay_result.unwrap_or_default()))
                         .unwrap_or_default()
@@ -602,12 +610,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::DeadLetters {
-            cmd: DeadCmd::Replay { id },
+            cmd: DeadCmd::Replay { id, force },
         } => {
             let store = app::open_store(&cfg).await?;
             let Some(d) = store.dead_letter(id).await? else {
                 bail!("dead letter {id} not found")
             };
+            // Its alerts are stored already: again, after the dedup window,
+            // they would be new alerts, with their playbooks and containment.
+            if let Some(at) = d.ingested_at.filter(|_| !force) {
+                bail!(
+                    "dead letter {id} was replayed already ({}: {}); replaying it again ingests its alerts \
+                     a second time, as new alerts once the dedup window has passed. Add --force to do that",
+                    at.to_rfc3339(),
+                    d.replay_result.as_deref().unwrap_or("ingested")
+                )
+            }
             let format = match d.format.as_deref() {
                 Some(f) => f
                     .parse::<cordon::ingest::Format>()
@@ -631,7 +649,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             alert: a,
                             sender: d.sender.clone().unwrap_or_else(|| "replay".into()),
                             received_at: now,
-                            drill: false,
+                            // A drill stays a drill: a replay must never
+                            // turn a rehearsal into a live alert.
+                            drill: d.drill,
                         })
                         .collect();
                     let windows = cordon::store::IngestWindows {
@@ -644,11 +664,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             id,
                             now,
                             &format!("ingested {} alerts", rows.len()),
+                            true,
                         )
                         .await?;
                     println!(
-                        "dead letter {id}: ingested {} alerts (the running server's workers run their pipelines)",
-                        rows.len()
+                        "dead letter {id}: ingested {} alerts{} (the running server's workers run their pipelines)",
+                        rows.len(),
+                        if d.drill { " as a drill" } else { "" }
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -658,6 +680,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             id,
                             now,
                             &format!("still rejected: {}: {}", e.field, e.problem),
+                            false,
                         )
                         .await?;
                     println!(

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{TestDb, both, t0};
+use cordon::store::NewDeadLetter;
 use std::process::Command;
 
 fn cordon(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -249,27 +250,29 @@ async fn a_dead_letter_is_replayed_after_a_parser_fix_and_listed_as_replayed() {
     });
     // Kept when an older parser rejected it.
     let id = store
-        .add_dead_letter(
-            t0(),
-            Some("wazuh-prod"),
-            Some("wazuh"),
-            Some("application/json"),
-            "rule.level: not understood",
-            Some("rule.level"),
-            &serde_json::to_vec(&good).expect("json"),
-        )
+        .add_dead_letter(&NewDeadLetter {
+            received_at: t0(),
+            sender: Some("wazuh-prod"),
+            format: Some("wazuh"),
+            content_type: Some("application/json"),
+            reason: "rule.level: not understood",
+            field: Some("rule.level"),
+            body: &serde_json::to_vec(&good).expect("json"),
+            drill: false,
+        })
         .await
         .expect("dead letter");
     let garbage = store
-        .add_dead_letter(
-            t0(),
-            Some("wazuh-prod"),
-            Some("wazuh"),
-            Some("application/json"),
-            "invalid JSON",
-            Some("body"),
-            b"{nope",
-        )
+        .add_dead_letter(&NewDeadLetter {
+            received_at: t0(),
+            sender: Some("wazuh-prod"),
+            format: Some("wazuh"),
+            content_type: Some("application/json"),
+            reason: "invalid JSON",
+            field: Some("body"),
+            body: b"{nope",
+            drill: false,
+        })
         .await
         .expect("dead letter");
     let env = [("CORDON_DATABASE_URL", db.url.as_str())];

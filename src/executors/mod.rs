@@ -102,6 +102,23 @@ impl ExecRequest {
             .unwrap_or(&self.target.value)
     }
 
+    /// The idempotency key of this attempt's direction: `dec-42:isolate_host`
+    /// for the action, `dec-42:release_host` for its inverse.
+    ///
+    /// Per decision *and* action, because a receiver that deduplicates on
+    /// the key must drop a repeated delivery of the same step (a retry after
+    /// a timeout whose first attempt did arrive) and must never drop the
+    /// other step: with one key per decision, the release that follows an
+    /// isolation was "already done" and the host stayed contained while
+    /// cordon recorded it released. Not per attempt: a retry of the same
+    /// step must keep its key, or the dedup is useless. One decision runs
+    /// its action at most once and its inverse at most once (rolled back is
+    /// final; isolating the host again is a new decision with a new id), so
+    /// the action name tells the two steps apart without a sequence number.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.decision_id, self.action)
+    }
+
     /// The free-text comment sent to vendors that have one: it starts with the
     /// decision id so the vendor's audit trail points back at the incident.
     pub fn comment(&self) -> String {

@@ -3,14 +3,15 @@
 //! Order of checks: token (401) → format allowed for this source (403) →
 //! content type (415) → body size (413) → parse (400/422) → queue (429/503)
 //! → 202 after commit. Every body rejected after authentication is kept as
-//! a dead letter, so nothing an authenticated source sent is ever lost.
+//! a dead letter (with its drill flag, so a replay keeps it), so nothing an
+//! authenticated source sent is ever lost.
 
 use super::AppState;
 use super::auth::{Claims, bearer};
 use super::error::ApiError;
 use crate::engine::ingest::IngestRejected;
 use crate::ingest::{Format, IngestError};
-use crate::store::IncomingAlert;
+use crate::store::{IncomingAlert, NewDeadLetter};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -135,15 +136,16 @@ async fn handle(
             let dl = s
                 .engine
                 .store
-                .add_dead_letter(
-                    now,
-                    Some(&claims.sub),
-                    format.map(|f| f.as_str()),
-                    ctype.as_deref(),
-                    &format!("body larger than {limit} bytes (not kept)"),
-                    Some("body"),
-                    b"",
-                )
+                .add_dead_letter(&NewDeadLetter {
+                    received_at: now,
+                    sender: Some(&claims.sub),
+                    format: format.map(|f| f.as_str()),
+                    content_type: ctype.as_deref(),
+                    reason: &format!("body larger than {limit} bytes (not kept)"),
+                    field: Some("body"),
+                    body: b"",
+                    drill,
+                })
                 .await
                 .ok();
             let mut e = ApiError::new(
@@ -163,15 +165,16 @@ async fn handle(
         let bytes = bytes.clone();
         async move {
             store
-                .add_dead_letter(
-                    now,
-                    Some(&sub),
-                    format.map(|f| f.as_str()),
-                    ctype.as_deref(),
-                    &reason,
-                    Some(&field),
-                    &bytes,
-                )
+                .add_dead_letter(&NewDeadLetter {
+                    received_at: now,
+                    sender: Some(&sub),
+                    format: format.map(|f| f.as_str()),
+                    content_type: ctype.as_deref(),
+                    reason: &reason,
+                    field: Some(&field),
+                    body: &bytes,
+                    drill,
+                })
                 .await
                 .ok()
         }

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod error;
 pub mod incidents;
+pub mod serve;
 
 use crate::engine::Engine;
 use crate::engine::ingest::IngestQueue;
@@ -41,6 +42,30 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::router())
         .merge(incidents::router())
         .with_state(state)
+}
+
+/// Security headers for every response that did not set its own (the web
+/// console sets stricter ones): nothing cordon serves may be framed or
+/// sniffed into another type, answers of the read API (bearer tokens,
+/// incident data) are not cached, and no referrer leaves.
+pub async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    resp
 }
 
 /// Ready when migrations ran, the matrix loaded and the database answers.

@@ -70,11 +70,16 @@ pub(crate) fn sev_from(i: i64) -> Result<Severity> {
 }
 
 /// The dedup key: the tool's own id when it has one, else the fingerprint,
-/// scoped by format and sender so two tools never collide.
-pub fn dedup_key(a: &NewAlert, sender: &str) -> String {
+/// scoped by format and sender so two tools never collide, and by drill: a
+/// drill that reuses a real alert's id must not be counted as its repeat
+/// (the real alert would be swallowed as a "duplicate" of a rehearsal, or
+/// the drill run as a repeat of a live alert). Real alerts keep the key
+/// they always had; drills start with `drill|`.
+pub fn dedup_key(a: &NewAlert, sender: &str, drill: bool) -> String {
+    let scope = if drill { "drill|" } else { "" };
     match &a.source_id {
-        Some(id) => format!("{}|{}|id:{}", a.format, sender, id),
-        None => format!("{}|{}|fp:{}", a.format, sender, a.fingerprint),
+        Some(id) => format!("{scope}{}|{}|id:{}", a.format, sender, id),
+        None => format!("{scope}{}|{}|fp:{}", a.format, sender, a.fingerprint),
     }
 }
 

@@ -121,7 +121,12 @@ pub(crate) struct BatchKeys {
 pub(crate) fn batch_keys(batch: &[IncomingAlert]) -> BatchKeys {
     let per_alert: Vec<(String, Vec<String>)> = batch
         .iter()
-        .map(|i| (dedup_key(&i.alert, &i.sender), correlation_keys(&i.alert)))
+        .map(|i| {
+            (
+                dedup_key(&i.alert, &i.sender, i.drill),
+                correlation_keys(&i.alert),
+            )
+        })
         .collect();
     let mut dedup: Vec<String> = per_alert.iter().map(|(d, _)| d.clone()).collect();
     dedup.sort_unstable();
@@ -366,6 +371,7 @@ mod tests {
             dedup_key(
                 &alert("a", "h", Severity::Low, AlertStatus::Firing, 0).alert,
                 "test",
+                false,
             ),
             StoredAlert {
                 id: 7,
@@ -393,6 +399,34 @@ mod tests {
         assert!(p.outcomes[0].duplicate);
         assert_eq!(p.outcomes[0].incident, Ref::Stored(3));
         assert_eq!(p.repeats[&7].count, 1);
+    }
+
+    #[test]
+    fn a_drill_and_a_real_alert_with_the_same_id_are_not_repeats_of_each_other() {
+        let mut drill = alert("a", "h", Severity::High, AlertStatus::Firing, 1);
+        drill.drill = true;
+        let batch = vec![
+            alert("a", "h", Severity::High, AlertStatus::Firing, 0),
+            drill.clone(),
+            alert("a", "h", Severity::High, AlertStatus::Firing, 2),
+            drill,
+        ];
+        let p = plan(
+            &batch,
+            &batch_keys(&batch),
+            IngestWindows::default(),
+            HashMap::new(),
+            HashMap::new(),
+        );
+        let dup: Vec<bool> = p.outcomes.iter().map(|o| o.duplicate).collect();
+        assert_eq!(dup, [false, false, true, true]);
+        assert_eq!(p.outcomes[2].alert, Ref::New(0));
+        assert_eq!(p.outcomes[3].alert, Ref::New(1));
+        assert_eq!(
+            p.new_incidents.len(),
+            2,
+            "drills correlate only with drills"
+        );
     }
 
     #[test]

@@ -20,6 +20,25 @@ pub struct DeadLetter {
     pub body: Vec<u8>,
     pub replayed_at: Option<Timestamp>,
     pub replay_result: Option<String>,
+    /// Sent as a drill (`?drill=true`): a replay ingests it as a drill again.
+    pub drill: bool,
+    /// When a replay ingested its alerts; another replay needs `--force`.
+    pub ingested_at: Option<Timestamp>,
+}
+
+/// A body to keep as a dead letter.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDeadLetter<'a> {
+    pub received_at: Timestamp,
+    /// The JWT `sub` of the sender.
+    pub sender: Option<&'a str>,
+    pub format: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub reason: &'a str,
+    /// The field the reason is about.
+    pub field: Option<&'a str>,
+    pub body: &'a [u8],
+    pub drill: bool,
 }
 
 /// Where a message about an incident (and optionally one decision) lives on
@@ -34,30 +53,28 @@ pub struct ChatMessage {
     pub thread_ref: Option<String>,
 }
 
+macro_rules! dead_letter_cols {
+    () => {
+        "id, received_at, sender, format, content_type, reason, field, body, replayed_at, \
+         replay_result, drill, ingested_at"
+    };
+}
+
 impl super::Store {
-    #[allow(clippy::too_many_arguments)]
-    pub async fn add_dead_letter(
-        &self,
-        at: Timestamp,
-        sender: Option<&str>,
-        format: Option<&str>,
-        content_type: Option<&str>,
-        reason: &str,
-        field: Option<&str>,
-        body: &[u8],
-    ) -> Result<i64> {
+    pub async fn add_dead_letter(&self, d: &NewDeadLetter<'_>) -> Result<i64> {
         on_pool!(&self.write, p => {
             let r = sqlx::query(
-                "insert into dead_letters (received_at, sender, format, content_type, reason, field, body) \
-                 values ($1, $2, $3, $4, $5, $6, $7) returning id",
+                "insert into dead_letters (received_at, sender, format, content_type, reason, field, body, drill) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
             )
-            .bind(at)
-            .bind(sender)
-            .bind(format)
-            .bind(content_type)
-            .bind(reason)
-            .bind(field)
-            .bind(body)
+            .bind(d.received_at)
+            .bind(d.sender)
+            .bind(d.format)
+            .bind(d.content_type)
+            .bind(d.reason)
+            .bind(d.field)
+            .bind(d.body)
+            .bind(d.drill)
             .fetch_one(p)
             .await?;
             Ok(r.try_get("id")?)
@@ -66,10 +83,9 @@ impl super::Store {
 
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>> {
         on_pool!(&self.read, p => {
-            Ok(sqlx::query_as::<_, DeadLetter>(
-                "select id, received_at, sender, format, content_type, reason, field, body, replayed_at, replay_result \
-                 from dead_letters order by id desc limit $1",
-            )
+            Ok(sqlx::query_as::<_, DeadLetter>(concat!(
+                "select ", dead_letter_cols!(), " from dead_letters order by id desc limit $1"
+            ))
             .bind(limit)
             .fetch_all(p)
             .await?)
@@ -78,29 +94,35 @@ impl super::Store {
 
     pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>> {
         on_pool!(&self.read, p => {
-            Ok(sqlx::query_as::<_, DeadLetter>(
-                "select id, received_at, sender, format, content_type, reason, field, body, replayed_at, replay_result \
-                 from dead_letters where id = $1",
-            )
+            Ok(sqlx::query_as::<_, DeadLetter>(concat!(
+                "select ", dead_letter_cols!(), " from dead_letters where id = $1"
+            ))
             .bind(id)
             .fetch_optional(p)
             .await?)
         })
     }
 
+    /// Records a replay's result; `ingested` when its alerts were stored
+    /// (then another replay needs `--force`).
     pub async fn mark_dead_letter_replayed(
         &self,
         id: i64,
         at: Timestamp,
         result: &str,
+        ingested: bool,
     ) -> Result<()> {
         on_pool!(&self.write, p => {
-            sqlx::query("update dead_letters set replayed_at = $1, replay_result = $2 where id = $3")
-                .bind(at)
-                .bind(result)
-                .bind(id)
-                .execute(p)
-                .await?;
+            sqlx::query(
+                "update dead_letters set replayed_at = $1, replay_result = $2, \
+                 ingested_at = case when $4 then $1 else ingested_at end where id = $3",
+            )
+            .bind(at)
+            .bind(result)
+            .bind(id)
+            .bind(ingested)
+            .execute(p)
+            .await?;
             Ok(())
         })
     }

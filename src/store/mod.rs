@@ -26,6 +26,7 @@ mod jobs;
 pub mod leader;
 mod misc;
 mod reports;
+mod sessions;
 
 pub use alerts::*;
 pub use audit::*;

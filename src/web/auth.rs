@@ -7,6 +7,8 @@
 //!   token id on first use and refuses it ever after.
 //! - A **session** is an HS256 JWT (`aud = cordon-web`) in an `HttpOnly`,
 //!   `SameSite=Lax` cookie (`Secure` when the public URL is https).
+//!   Sign-out records the session id in the store, and every request
+//!   refuses a recorded one: the token alone is not enough to stay signed in.
 //! - **CSRF**: every form carries `HMAC(secret, "csrf:" + session id)`;
 //!   a POST without it, or with another session's, is refused with 403.
 //!

@@ -66,6 +66,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/message.html"),
     ),
     (
+        "web/console.css",
+        include_str!("../../templates/web/console.css"),
+    ),
+    (
         "report/report.html",
         include_str!("../../templates/report/report.html"),
     ),
@@ -98,7 +102,59 @@ pub fn router(state: WebState) -> Router {
         .route("/reports", get(reports_page))
         .route("/reports.csv", get(reports_csv))
         .route("/reports.json", get(reports_json))
+        .route("/console.css", get(console_css))
+        .layer(axum::middleware::map_response(console_headers))
         .with_state(state)
+}
+
+/// The console's Content-Security-Policy. Pages are server-rendered HTML
+/// without JavaScript, so no script may run at all (an injected `<script>`
+/// or `onclick` is dead); styles come only from `/console.css`; forms post
+/// only to cordon; no page may be framed (clickjacking the Approve button).
+pub const CONSOLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every console response (the app adds the general
+/// ones to anything that lacks them, see [`crate::http::security_headers`]).
+/// `no-store` because pages show incidents and carry the CSRF token, and
+/// the sign-in page carries the one-time token: no browser or proxy cache
+/// may keep them after sign-out. `Referrer-Policy: no-referrer` because the
+/// sign-in URL carries that token, and a link followed from the page must
+/// not hand it to another site.
+async fn console_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONSOLE_CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// The console's stylesheet (operators may override `web/console.css`).
+async fn console_css(State(s): State<WebState>) -> Result<Response, WebError> {
+    let css = s
+        .templates
+        .render("web/console.css", serde_json::json!({}))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        css,
+    )
+        .into_response())
 }
 
 // ---------------------------------------------------------------------------
@@ -169,6 +225,9 @@ pub struct Session {
     pub person: String,
     pub session_id: String,
     pub csrf: String,
+    /// When the session token expires (unix seconds): a sign-out keeps its
+    /// revocation until then.
+    pub expires: i64,
 }
 
 impl FromRequestParts<WebState> for Session {
@@ -189,10 +248,16 @@ impl FromRequestParts<WebState> for Session {
         if !s.engine.matrix().people.keys().any(|p| p.0 == c.sub) {
             return Err(WebError::SignIn);
         }
+        // A signed-out session is over, although its token is still signed
+        // and unexpired (a copied cookie must not outlive the sign-out).
+        if s.engine.store.session_revoked(&c.jti).await? {
+            return Err(WebError::SignIn);
+        }
         Ok(Session {
             csrf: s.keys.csrf(&c.jti),
             person: c.sub,
             session_id: c.jti,
+            expires: c.exp,
         })
     }
 }
@@ -242,12 +307,24 @@ struct TokenQuery {
     next: Option<String>,
 }
 
-/// Only paths on this site: `/reports` yes, `//evil.example` or
-/// `https://…` no, so a sign-in link cannot send anyone elsewhere.
+/// Only paths on this site, else `/`: a sign-in link must not send anyone
+/// elsewhere (a phishing page that looks like cordon, right after a real
+/// sign-in). Browsers read `//host`, `/\host` and `https://…` as other
+/// sites, and they drop tabs and newlines from a URL before reading it, so
+/// `/<TAB>/evil.example` is `//evil.example` too. So: one leading `/`,
+/// no `//` or `\` anywhere, and only printable ASCII (no control
+/// characters, whitespace or look-alike Unicode).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/incidents",
+        Some(n)
+            if n.starts_with('/')
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            n
+        }
+        _ => "/",
     }
 }
 
@@ -331,6 +408,18 @@ async fn logout(
     axum::Form(f): axum::Form<CsrfOnly>,
 ) -> Result<Response, WebError> {
     check_csrf(&s, &session, f.csrf.as_deref())?;
+    // Ended on the server, not only by clearing the cookie: a copy of the
+    // cookie taken before (another tab's, a stolen one) is refused too.
+    s.engine
+        .store
+        .revoke_session(
+            &session.session_id,
+            &session.person,
+            session.expires,
+            s.engine.now(),
+        )
+        .await?;
+    tracing::info!(person = %session.person, "web sign-out");
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,

@@ -8,11 +8,31 @@
 //! listed in `retryable_exit_codes` (or a timeout) is retryable; anything
 //! else is permanent. Stdout (capped) becomes `vendor_ref` (first line) and
 //! `saved_state` (parsed as JSON when it is JSON).
+//!
+//! Two rules keep alert text and cordon's secrets where they belong:
+//!
+//! - **No value becomes an option.** The target comes from an alert; a host
+//!   named `-rf` or `--config=/tmp/x` in `args = ["{target}"]` would be read
+//!   by the program as an option. An argument that starts with `-` only
+//!   because of what was substituted into it is refused (permanent error),
+//!   before anything runs. Refused rather than put after `--`: cordon
+//!   cannot know where in an operator's argument list `--` would be right
+//!   (`ssh host tool {target}`, options after the target), not every program
+//!   honours `--`, and no real host, IP, user or instance id starts with
+//!   `-`. An option written by the operator (`--target={target}`) is fine:
+//!   the value is glued to it.
+//! - **The child gets a clean environment.** cordon's own environment holds
+//!   its secrets (`CORDON_INGEST_JWT_SECRET`, `CORDON_WEB_SECRET`, chat and
+//!   vendor tokens, the database URL); a script, or anything it runs, must
+//!   not read them. The child sees only `PATH`, `HOME`, `LANG`, `LC_ALL`
+//!   and `TZ` from cordon's environment, the names listed in `pass_env`,
+//!   the values of `env`, and `CORDON_DECISION_ID` / `CORDON_PREVIOUS`.
 
 use super::config::{self, ConfigError};
 use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
 use crate::domain::ActionKind;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -42,7 +62,19 @@ pub struct CommandConfig {
     pub dry_run: bool,
     #[serde(default = "default_timeout", deserialize_with = "config::duration")]
     pub timeout: Duration,
+    /// Variables of cordon's environment passed to the program (besides
+    /// [`BASE_ENV`]), e.g. the tool's own API token. `CORDON_*` names are
+    /// refused: those are cordon's settings and secrets.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Variables set for the program, with their values.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
+
+/// What every program gets from cordon's environment: finding programs,
+/// a home and the locale, none of them secret.
+pub const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ"];
 
 fn default_max_output() -> usize {
     4096
@@ -62,20 +94,60 @@ impl Command {
         if cfg.program.trim().is_empty() {
             return Err(ConfigError::new("[command] program must not be empty"));
         }
+        for name in cfg.pass_env.iter().chain(cfg.env.keys()) {
+            if name.starts_with("CORDON_") {
+                return Err(ConfigError::new(format!(
+                    "[command] `{name}`: CORDON_* variables are cordon's own settings and secrets \
+                     and are never passed to the program; give the program's variable another name"
+                )));
+            }
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(ConfigError::new(format!(
+                    "[command] `{name}` is not a valid environment variable name"
+                )));
+            }
+        }
         Ok(Command { cfg: cfg.clone() })
     }
 
-    fn args(&self, req: &ExecRequest) -> Vec<String> {
+    /// The arguments with the placeholders substituted. Refuses an argument
+    /// that substitution turned into an option (see the module docs).
+    fn args(&self, req: &ExecRequest) -> Result<Vec<String>, ExecError> {
         let id = req.decision_id.to_string();
         self.cfg
             .args
             .iter()
             .map(|a| {
-                a.replace("{decision_id}", &id)
+                let arg = a
+                    .replace("{decision_id}", &id)
                     .replace("{action}", req.action.as_str())
-                    .replace("{target}", &req.target.value)
+                    .replace("{target}", &req.target.value);
+                if arg.starts_with('-') && !a.starts_with('-') {
+                    return Err(ExecError::permanent(format!(
+                        "{NAME}: refusing to run {}: the target `{}` would become the option `{arg}`",
+                        self.cfg.program, req.target.value
+                    )));
+                }
+                Ok(arg)
             })
             .collect()
+    }
+
+    /// The program's whole environment: nothing of cordon's but
+    /// [`BASE_ENV`] and `pass_env`, then `env`, then the decision.
+    fn environment(&self, req: &ExecRequest) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = BASE_ENV
+            .iter()
+            .copied()
+            .chain(self.cfg.pass_env.iter().map(String::as_str))
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
+            .collect();
+        vars.extend(self.cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.push(("CORDON_DECISION_ID".into(), req.decision_id.to_string()));
+        if let Some(prev) = &req.previous {
+            vars.push(("CORDON_PREVIOUS".into(), prev.to_string()));
+        }
+        vars
     }
 }
 
@@ -108,15 +180,13 @@ impl Executor for Command {
             return Ok(ExecOutcome::dry_run());
         }
         let mut cmd = tokio::process::Command::new(&self.cfg.program);
-        cmd.args(self.args(req))
-            .env("CORDON_DECISION_ID", req.decision_id.to_string())
+        cmd.args(self.args(req)?)
+            .env_clear()
+            .envs(self.environment(req))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(prev) = &req.previous {
-            cmd.env("CORDON_PREVIOUS", prev.to_string());
-        }
         let mut child = cmd.spawn().map_err(|e| {
             ExecError::permanent(format!("{NAME}: cannot start {}: {e}", self.cfg.program))
         })?;

@@ -2,13 +2,32 @@
 //!
 //! Body: `{"decision_id","action","target":{"kind","value"},"attributes","reason"}`
 //! (plus `"previous"` for inverse actions). Headers:
-//! `X-Cordon-Signature: sha256=<hex HMAC-SHA256 of the raw body>`,
-//! `X-Cordon-Timestamp: <unix seconds>` and `Idempotency-Key: dec-N`, so the
-//! receiver can verify the sender and drop a repeated delivery. 2xx is
-//! success, 409 means "already done", 429/5xx retryable, other 4xx permanent.
 //!
-//! Note for receivers: the signature covers the body only (which already
-//! carries the decision id); the timestamp header is informational.
+//! - `X-Cordon-Timestamp: <unix seconds>` when the request was signed;
+//! - `X-Cordon-Signature: sha256=<hex>`, the HMAC-SHA256 with the shared
+//!   secret of `<timestamp> + "." + <raw body>`;
+//! - `Idempotency-Key: dec-42:block_ip` (the decision and the action; its
+//!   inverse is `dec-42:unblock_ip`, see [`ExecRequest::idempotency_key`]).
+//!
+//! 2xx is success, 409 means "already done", 429/5xx retryable, other 4xx
+//! permanent.
+//!
+//! # Verifying a request (the receiver's side)
+//!
+//! 1. Read the raw body bytes, before any JSON parsing.
+//! 2. Refuse the request unless `X-Cordon-Timestamp` is within 5 minutes of
+//!    your clock (a captured request replayed later fails here).
+//! 3. Compute `HMAC-SHA256(secret, timestamp + "." + body)` and compare it
+//!    with the hex after `sha256=` in constant time (`hmac.compare_digest`,
+//!    `crypto.timingSafeEqual`, `subtle`).
+//! 4. Perform each `Idempotency-Key` once; answer a repeat with 409 (or
+//!    the first answer). Keep keys for longer than the 5 minutes of step 2,
+//!    so a replay inside the window is a repeat.
+//!
+//! The signature covers the timestamp: an attacker who saw one request
+//! cannot re-send it later with a fresh timestamp. (Before, only the body was
+//! signed and the timestamp was informational, so a captured isolation
+//! request could be replayed at any time, e.g. after the release.)
 
 use super::config::{self, ConfigError, Secret};
 use super::http;
@@ -52,10 +71,13 @@ pub struct Webhook {
     http: reqwest::Client,
 }
 
-/// `sha256=<hex>` over `body` with `secret`: what the receiver recomputes.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
+/// `sha256=<hex>` of HMAC-SHA256 over `timestamp + "." + body` with
+/// `secret`: what the receiver recomputes.
+pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     match Hmac::<Sha256>::new_from_slice(secret) {
         Ok(mut mac) => {
+            mac.update(timestamp.to_string().as_bytes());
+            mac.update(b".");
             mac.update(body);
             format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
         }
@@ -118,10 +140,10 @@ impl Executor for Webhook {
                 .header("content-type", "application/json")
                 .header(
                     "x-cordon-signature",
-                    signature(self.secret.expose().as_bytes(), &body),
+                    signature(self.secret.expose().as_bytes(), ts, &body),
                 )
                 .header("x-cordon-timestamp", ts.to_string())
-                .header("idempotency-key", req.decision_id.to_string())
+                .header("idempotency-key", req.idempotency_key())
                 .body(body),
         )
         .await?;

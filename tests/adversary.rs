@@ -1,0 +1,3 @@
+mod common;
+#[path = "adversary/edge.rs"]
+mod edge;
