@@ -44,6 +44,9 @@ impl Voice for Slack {
     ) -> Result<String, crate::templates::TemplateError> {
         self.templates.render(template, render::escaped(ctx))
     }
+    fn escape(&self, text: &str) -> String {
+        crate::chat::escape::slack(text)
+    }
 }
 
 impl Slack {
@@ -150,7 +153,7 @@ impl Slack {
                                 response_url.clone(),
                                 channel.clone(),
                                 user.clone(),
-                                format!(":warning: {e}"),
+                                format!(":warning: {}", crate::chat::escape::slack(&e)),
                             );
                         }
                     } else {
@@ -229,22 +232,33 @@ impl Slack {
             return Reply::ephemeral("This workspace is not connected to cordon.".into());
         }
         let words: Vec<&str> = c.text.split_whitespace().collect();
+        let command = Command::parse(&words);
         let t = &self.templates;
-        let text = match Command::parse(&words) {
+        let text = match command {
             Command::Status => commands::status(engine).await.and_then(|v| {
                 t.render("slack/status.txt", render::escaped(v))
                     .map_err(|e| e.to_string())
             }),
-            Command::Explain { action, target } => commands::explain(engine, &action, &target)
-                .await
-                .map(|x| format!("For a *high* severity incident:\n```{x}```")),
+            // The explanation names the target as typed: a code block
+            // with it escaped like any outside text.
+            Command::Explain { action, target } => {
+                commands::explain(engine, &action, &target).await.map(|x| {
+                    let x: Vec<String> = x.lines().map(crate::chat::escape::slack).collect();
+                    format!("For a *high* severity incident:\n```{}```", x.join("\n"))
+                })
+            }
             Command::Report => Ok(commands::report_link(
                 engine,
                 &self.public_url,
                 self.web_secret.as_ref(),
                 &self.actor(&c.user_id).await,
             )
-            .unwrap_or_else(|e| format!(":warning: could not sign a report link: {e}"))),
+            .unwrap_or_else(|e| {
+                format!(
+                    ":warning: could not sign a report link: {}",
+                    crate::chat::escape::slack(&e)
+                )
+            })),
             Command::Isolate { host } => {
                 self.request(engine, c, ActionKind::IsolateHost, &host)
                     .await
@@ -257,7 +271,10 @@ impl Slack {
                 .render("slack/help.txt", serde_json::json!({}))
                 .map_err(|e| e.to_string()),
         };
-        Reply::ephemeral(text.unwrap_or_else(|e| format!(":warning: {e}")))
+        // An error can carry what was typed (`foo<!channel> is not an action`).
+        Reply::ephemeral(
+            text.unwrap_or_else(|e| format!(":warning: {}", crate::chat::escape::slack(&e))),
+        )
     }
 
     /// A person proposes an action ([`commands::request`]).
@@ -273,8 +290,7 @@ impl Slack {
             .await
             .map_err(|e| match e {
                 RequestError::NotAPerson { source } => format!(
-                    "<@{}> is not a person in the authority matrix ({source}), so cannot propose actions",
-                    c.user_id
+                    "your Slack account is not a person in the authority matrix ({source}), so it cannot propose actions"
                 ),
                 RequestError::Failed(e) => e,
             })?;

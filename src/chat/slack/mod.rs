@@ -310,7 +310,8 @@ impl Slack {
         };
         let now = engine.now();
         let mut state = store.chat_state(PLATFORM, incident).await?;
-        let content = render::incident(&self.templates, &m)?;
+        let console = crate::chat::console_link(&self.public_url, m.incident_id);
+        let content = render::incident(&self.templates, &m, &console)?;
         // What the message shows, minus the age (Slack renders it live):
         // an unchanged incident is not edited again.
         let hash = {

@@ -1,0 +1,9 @@
+//! Issue 13: one test per attack on cordon's authority, each failing on the
+//! code before its defence. Real HTTP against a cordon on port 0, signed
+//! Slack and Discord requests, fake platforms and vendors that record
+//! every request. One module per area.
+
+mod common;
+
+#[path = "adversary/chat.rs"]
+mod chat;
