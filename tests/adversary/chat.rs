@@ -22,6 +22,8 @@ const SLACK_SECRET: &str = "adversary-slack-signing-secret";
 const TRIAGE: &str = "700000000000000001";
 const SOC_LEAD_ROLE: &str = "112233445566778899";
 const ALICE_DISCORD: &str = "301234567890123456";
+/// A Discord member who is no person of the matrix.
+const STRANGER_DISCORD: &str = "301234567890129999";
 
 fn slack_config(extra: &str) -> String {
     format!(
@@ -635,5 +637,63 @@ async fn an_incident_with_40_decisions_stays_within_discords_limits_and_links_th
     assert!(fields.len() <= 25);
     let more = fields.last().expect("more").to_string();
     assert!(more.contains("more decisions: http"), "{more}");
+    app.stop().await;
+}
+// --- 3. status and explain answer named people only ---------------------
+
+#[tokio::test]
+async fn status_and_explain_answer_named_people_only_on_slack() {
+    let (app, _slack) = start_slack("").await;
+    let d = pending_isolation(&app, &host_alert("db-prod-01", "det-status")).await;
+    let reference = format!("dec-{}", d.id);
+    // A workspace member who is no person of the matrix learns nothing.
+    let status = slack_command(&app, "U0STRANGER", TEAM, "status").await;
+    assert!(status.contains("not a person"), "{status}");
+    assert!(
+        !status.contains(&reference) && !status.contains("db-prod-01"),
+        "{status}"
+    );
+    let explain = slack_command(&app, "U0STRANGER", TEAM, "explain isolate_host db-prod-01").await;
+    assert!(explain.contains("not a person"), "{explain}");
+    assert!(!explain.contains("crown-jewels"), "{explain}");
+    // Help stays open to anyone.
+    let help = slack_command(&app, "U0STRANGER", TEAM, "help").await;
+    assert!(help.contains("/cordon status"), "{help}");
+    // Named people get their answers.
+    let status = slack_command(&app, "U02BOB", TEAM, "status").await;
+    assert!(status.contains(&reference), "{status}");
+    let explain = slack_command(&app, "U08HEIDI", TEAM, "explain isolate_host db-prod-01").await;
+    assert!(explain.contains("crown-jewels"), "{explain}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn status_and_explain_answer_named_people_only_on_discord() {
+    let (app, _discord) = start_discord().await;
+    let d = pending_isolation(&app, &host_alert("db-prod-01", "det-status")).await;
+    let reference = format!("dec-{}", d.id);
+    let status = ephemeral_text(
+        &discord_interact(&app, &discord_slash(STRANGER_DISCORD, "status", &[], 1)).await,
+    );
+    assert!(status.contains("not a person"), "{status}");
+    assert!(!status.contains(&reference), "{status}");
+    let explain = ephemeral_text(
+        &discord_interact(
+            &app,
+            &discord_slash(
+                STRANGER_DISCORD,
+                "explain",
+                &[("action", "isolate_host"), ("target", "db-prod-01")],
+                2,
+            ),
+        )
+        .await,
+    );
+    assert!(explain.contains("not a person"), "{explain}");
+    assert!(!explain.contains("crown-jewels"), "{explain}");
+    let status = ephemeral_text(
+        &discord_interact(&app, &discord_slash(ALICE_DISCORD, "status", &[], 3)).await,
+    );
+    assert!(status.contains(&reference), "{status}");
     app.stop().await;
 }

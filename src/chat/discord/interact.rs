@@ -354,6 +354,10 @@ impl Discord {
 
     /// `/cordon …`: the shared subcommands, rendered for Discord.
     async fn command(&self, engine: &Arc<Engine>, actor: &Actor, c: Command) -> String {
+        if c.needs_person() && engine.matrix().person_for(actor).is_none() {
+            tracing::info!(user = %actor.platform_user_id, "discord: /cordon from someone not in the matrix refused");
+            return "🔒 Your Discord account is not a person in the authority matrix, and `/cordon status` and `/cordon explain` answer its people only.".into();
+        }
         let t = &self.templates;
         let r = match c {
             Command::Status => commands::status(engine).await.and_then(|v| {

@@ -233,6 +233,16 @@ impl Slack {
         }
         let words: Vec<&str> = c.text.split_whitespace().collect();
         let command = Command::parse(&words);
+        if command.needs_person() {
+            let actor = self.actor(&c.user_id).await;
+            if engine.matrix().person_for(&actor).is_none() {
+                tracing::info!(user = %c.user_id, "slack: /cordon from someone not in the matrix refused");
+                return Reply::ephemeral(format!(
+                    ":lock: <@{}> is not a person in the authority matrix, and `/cordon status` and `/cordon explain` answer its people only.",
+                    crate::chat::escape::slack(&c.user_id)
+                ));
+            }
+        }
         let t = &self.templates;
         let text = match command {
             Command::Status => commands::status(engine).await.and_then(|v| {
