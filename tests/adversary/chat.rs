@@ -10,7 +10,7 @@
 use crate::common::app::{
     DISCORD_APP, DISCORD_GUILD, Options, TestApp, crowdstrike_alert, spawn_app,
 };
-use crate::common::chat::approvals;
+use crate::common::chat::{approvals, crown_jewel_decision};
 use crate::common::fake_discord::{Call as DiscordCall, FakeDiscord};
 use crate::common::fake_slack::{Call, FakeSlack, TEAM};
 use cordon::clock::Clock;
@@ -639,6 +639,7 @@ async fn an_incident_with_40_decisions_stays_within_discords_limits_and_links_th
     assert!(more.contains("more decisions: http"), "{more}");
     app.stop().await;
 }
+
 // --- 3. status and explain answer named people only ---------------------
 
 #[tokio::test]
@@ -695,5 +696,131 @@ async fn status_and_explain_answer_named_people_only_on_discord() {
         &discord_interact(&app, &discord_slash(ALICE_DISCORD, "status", &[], 3)).await,
     );
     assert!(status.contains(&reference), "{status}");
+    app.stop().await;
+}
+
+// --- 4. Slack clicks from the bot's own workspace only ------------------
+
+#[tokio::test]
+async fn a_correctly_signed_click_naming_another_workspace_is_refused_and_changes_nothing() {
+    let (app, slack) = start_slack("").await;
+    let d = crown_jewel_decision(&app).await;
+    let approve = format!("approve:dec-{}", d.id);
+    // Alice's id, cordon's signing secret, another workspace: a second
+    // install of the app, or a shared channel reaching another company.
+    for (n, (user_team, payload_team)) in [("T0EVIL", "T0EVIL"), ("T0EVIL", TEAM), (TEAM, "T0EVIL")]
+        .into_iter()
+        .enumerate()
+    {
+        let r = slack_post(
+            &app,
+            "/slack/interactions",
+            slack_click(
+                &slack,
+                "U01ALICE",
+                user_team,
+                payload_team,
+                &approve,
+                n as u32,
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    let other = slack_command(&app, "U02BOB", "T0EVIL", "status").await;
+    assert!(!other.contains(&format!("dec-{}", d.id)), "{other}");
+    // Nothing counted, nothing answered, nothing audited as Alice's.
+    assert_eq!(approvals(&app, d.id).await, 0);
+    assert_eq!(app.decision_state(d.id).await, "pending_approval");
+    assert!(
+        !slack.calls().iter().any(|c| c.method == "response_url"),
+        "{:#?}",
+        slack.calls()
+    );
+    // The same click from cordon's own workspace counts.
+    let r = slack_post(
+        &app,
+        "/slack/interactions",
+        slack_click(&slack, "U01ALICE", TEAM, TEAM, &approve, 9),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(approvals(&app, d.id).await, 1);
+    assert!(
+        slack.ok_calls("auth.test").iter().all(|c| c.status == 200),
+        "cordon asked Slack for its workspace"
+    );
+    assert!(!slack.ok_calls("auth.test").is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn until_auth_test_answers_no_workspace_is_accepted() {
+    let slack = FakeSlack::start().await;
+    // Slack fails the first three auth.test calls (at start, at once in
+    // the background, one second later); the fourth succeeds.
+    slack.fail_auth(3);
+    let app = spawn_app(Options {
+        slack_api_url: Some(slack.api_url()),
+        slack_signing_secret: Some(SLACK_SECRET.into()),
+        extra_config: slack_config(""),
+        ..Default::default()
+    })
+    .await;
+    let d = crown_jewel_decision(&app).await;
+    let approve = format!("approve:dec-{}", d.id);
+    let r = slack_post(
+        &app,
+        "/slack/interactions",
+        slack_click(&slack, "U01ALICE", TEAM, TEAM, &approve, 1),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let said = slack_command(&app, "U02BOB", TEAM, "status").await;
+    assert!(!said.contains(&format!("dec-{}", d.id)), "{said}");
+    assert_eq!(
+        approvals(&app, d.id).await,
+        0,
+        "accepted before the workspace was known"
+    );
+    // cordon keeps asking; once Slack answers, its own workspace is served.
+    slack
+        .wait_for("a successful auth.test", |c| {
+            c.iter().any(|c| c.method == "auth.test" && c.ok)
+        })
+        .await;
+    let r = slack_post(
+        &app,
+        "/slack/interactions",
+        slack_click(&slack, "U01ALICE", TEAM, TEAM, &approve, 2),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(approvals(&app, d.id).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_configured_team_id_is_the_only_workspace_served() {
+    let (app, slack) = start_slack("team_id = \"T0SECOND\"").await;
+    let d = crown_jewel_decision(&app).await;
+    let approve = format!("approve:dec-{}", d.id);
+    // The token's own workspace (what auth.test would say) is not it.
+    let r = slack_post(
+        &app,
+        "/slack/interactions",
+        slack_click(&slack, "U01ALICE", TEAM, TEAM, &approve, 1),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(approvals(&app, d.id).await, 0);
+    let r = slack_post(
+        &app,
+        "/slack/interactions",
+        slack_click(&slack, "U01ALICE", "T0SECOND", "T0SECOND", &approve, 2),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(approvals(&app, d.id).await, 1);
     app.stop().await;
 }

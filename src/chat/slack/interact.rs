@@ -50,13 +50,18 @@ impl Voice for Slack {
 }
 
 impl Slack {
-    /// True when the payload comes from the configured workspace (or none is configured).
-    fn team_ok(&self, team: Option<&str>) -> bool {
-        match (&self.cfg.team_id, team) {
-            (None, _) => true,
-            (Some(want), Some(got)) => want == got,
-            (Some(_), None) => false,
-        }
+    /// True when every workspace the payload names is the one cordon serves
+    /// ([`Slack::team`]). The signing secret is the app's, and one app can
+    /// be installed in several workspaces or reach other workspaces'
+    /// members through shared channels: a valid signature alone says
+    /// nothing about whose people these are. Until the workspace is known
+    /// (auth.test has not answered yet) nothing is accepted.
+    fn team_ok(&self, teams: &[Option<&str>]) -> bool {
+        let Some(want) = self.team() else {
+            return false;
+        };
+        let named: Vec<&str> = teams.iter().flatten().copied().collect();
+        !named.is_empty() && named.iter().all(|t| *t == want)
     }
 
     /// The actor for a Slack user: the id Slack vouched for and the user
@@ -114,11 +119,9 @@ impl Slack {
         p: &serde_json::Value,
     ) -> Reply {
         let user = p["user"]["id"].as_str().unwrap_or_default().to_owned();
-        let team = p["user"]["team_id"]
-            .as_str()
-            .or_else(|| p["team"]["id"].as_str());
-        if user.is_empty() || !self.team_ok(team) {
-            tracing::warn!(team = ?team, "slack: interaction from another workspace or without a user ignored");
+        let teams = [p["user"]["team_id"].as_str(), p["team"]["id"].as_str()];
+        if user.is_empty() || !self.team_ok(&teams) {
+            tracing::warn!(teams = ?teams, serving = ?self.team(), "slack: interaction from another workspace (or before the workspace is known, or without a user) ignored");
             return Reply::Empty;
         }
         match p["type"].as_str().unwrap_or_default() {
@@ -228,8 +231,12 @@ impl Slack {
     /// `/cordon …`: the shared subcommands ([`crate::chat::commands`]),
     /// rendered for Slack.
     pub async fn command(self: &Arc<Self>, engine: &Arc<Engine>, c: &SlashCommand) -> Reply {
-        if !self.team_ok(c.team_id.as_deref()) {
-            return Reply::ephemeral("This workspace is not connected to cordon.".into());
+        if !self.team_ok(&[c.team_id.as_deref()]) {
+            tracing::warn!(team = ?c.team_id, serving = ?self.team(), "slack: command from another workspace refused");
+            return Reply::ephemeral(match self.team() {
+                Some(_) => "This workspace is not connected to cordon.".into(),
+                None => ":warning: cordon has not reached Slack yet; try again in a moment.".into(),
+            });
         }
         let words: Vec<&str> = c.text.split_whitespace().collect();
         let command = Command::parse(&words);
