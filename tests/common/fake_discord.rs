@@ -80,7 +80,9 @@ impl FakeDiscord {
 
     /// Waits until `f` holds for the calls so far; returns them.
     pub async fn wait_for(&self, what: &str, f: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        for _ in 0..500 {
+        // As generous as the fake Slack's: two cores are shared by parallel
+        // tests and PostgreSQL.
+        for _ in 0..1500 {
             let c = self.calls();
             if f(&c) {
                 return c;
