@@ -204,6 +204,12 @@ impl App {
         };
         let web = web_state(&config, &engine)?;
         let slack = crate::chat::slack::setup(&config, &engine).map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(s) = &slack {
+            // Which workspace to accept clicks from: asked once here, so a
+            // healthy start accepts them at once; on failure, again in the
+            // background (see `spawn_loops`), refusing them meanwhile.
+            s.learn_workspace().await;
+        }
         let mut router = crate::http::router(state.clone()).merge(crate::web::router(web));
         if let Some(s) = &slack {
             router = router.merge(crate::chat::slack::http::router(

@@ -64,6 +64,13 @@ impl Templates {
         Ok(Templates { env: Arc::new(env) })
     }
 
+    /// Adds a filter of an adapter's own (a platform's escaping rules,
+    /// such as the `code` filter of Discord templates).
+    pub fn with_filter(mut self, name: &'static str, f: fn(minijinja::Value) -> String) -> Self {
+        Arc::make_mut(&mut self.env).add_filter(name, f);
+        self
+    }
+
     /// Embedded defaults only.
     pub fn builtin(extra: &[&[(&'static str, &'static str)]]) -> Result<Templates, TemplateError> {
         Templates::load(None, extra)

@@ -382,7 +382,8 @@ async fn slack_api(
             json!({"ok": true, "view": view})
         }
         "auth.test" => {
-            json!({"ok": true, "team_id": "TBENCH", "user_id": "UCORDON", "bot_id": "BCORDON"})
+            json!({"ok": true, "url": "https://cordon-bench.slack.com/", "team": "cordon-bench",
+                   "user": "cordon", "team_id": "TBENCH", "user_id": "UCORDON", "bot_id": "BCORDON"})
         }
         _ => json!({"ok": false, "error": "unknown_method"}),
     })

@@ -24,6 +24,9 @@ pub trait Voice {
     fn warning(&self) -> &'static str;
     /// Renders one of the platform's templates (escaping as it needs).
     fn render(&self, template: &str, ctx: serde_json::Value) -> Result<String, TemplateError>;
+    /// Escapes text that is not cordon's own (an error that may quote a
+    /// vendor or what someone typed) for the platform's markup.
+    fn escape(&self, text: &str) -> String;
 }
 
 /// The past tense of a verb, for "you approved dec-4".
@@ -74,9 +77,14 @@ pub async fn act_and_say(
                 }),
             )
         }
-        Err(e) => Ok(format!("{warning} {} {}: {e}", label(verb), button.decision)),
+        Err(e) => Ok(format!(
+            "{warning} {} {}: {}",
+            label(verb),
+            button.decision,
+            voice.escape(&e.to_string())
+        )),
     };
-    text.unwrap_or_else(|e| format!("{warning} {e}"))
+    text.unwrap_or_else(|e| format!("{warning} {}", voice.escape(&e.to_string())))
 }
 
 /// What the reason form for `button` shows: the verb, the decision, its

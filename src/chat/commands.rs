@@ -25,6 +25,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether only people named in the authority matrix get an answer.
+    /// `status` lists open incidents and their targets, `explain` the
+    /// rules and who may decide: neither is for every member of a
+    /// workspace or guild (a guest, a compromised account scouting which
+    /// hosts are watched and who must approve). `help` is for anyone;
+    /// `report`, `isolate` and `disable` check the person themselves.
+    pub fn needs_person(&self) -> bool {
+        matches!(self, Command::Status | Command::Explain { .. })
+    }
+
     /// From the words after `/cordon` (Slack sends text; Discord sends
     /// options, which the adapter turns into the same words).
     pub fn parse(words: &[&str]) -> Command {

@@ -22,6 +22,7 @@
 pub mod act;
 pub mod commands;
 pub mod discord;
+pub mod escape;
 pub mod pacing;
 pub mod routing;
 pub mod slack;
@@ -239,6 +240,33 @@ pub struct DecisionModel {
     pub time_to_contain_ms: Option<i64>,
     pub evidence: Vec<Evidence>,
     pub buttons: Vec<Button>,
+}
+
+impl DecisionModel {
+    /// True while the decision waits for a person: approval or a veto
+    /// window pending, or a failed execution to retry. A message too long
+    /// for its platform shows these first, with their buttons.
+    pub fn needs_person(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "pending_approval" | "pending_veto" | "failed"
+        )
+    }
+}
+
+/// The decisions in the order a summarised message shows them: those that
+/// [need a person](DecisionModel::needs_person) first, each group in its
+/// own order.
+pub fn by_urgency(decisions: &[DecisionModel]) -> Vec<&DecisionModel> {
+    let (first, rest): (Vec<&DecisionModel>, Vec<&DecisionModel>) =
+        decisions.iter().partition(|d| d.needs_person());
+    first.into_iter().chain(rest).collect()
+}
+
+/// The incident's page in the web console, where a message too long for
+/// its platform points for the decisions it leaves out.
+pub fn console_link(public_url: &str, incident: i64) -> String {
+    format!("{}/incidents/{incident}", public_url.trim_end_matches('/'))
 }
 
 /// The incident's main message, platform-neutral.

@@ -2,6 +2,13 @@
 //! serenity reaches it through `HttpBuilder::proxy`, so paths are the real
 //! ones (`/api/v10/channels/{c}/messages`, …). It answers with fresh
 //! snowflakes, and can answer message posts with `429` a number of times.
+//!
+//! Messages over Discord's limits get what Discord answers them: `400`
+//! with `{"code": 50035, "message": "Invalid Form Body", "errors": …}`
+//! (content over 2000 characters, more than 10 embeds, an embed over its
+//! title/description/field/footer limits or over 6000 characters in all,
+//! more than 25 fields, more than 5 action rows or 5 buttons in a row, a
+//! label over 80 characters, a custom id over 100 or used twice).
 #![allow(dead_code)]
 
 use axum::Router;
@@ -73,7 +80,9 @@ impl FakeDiscord {
 
     /// Waits until `f` holds for the calls so far; returns them.
     pub async fn wait_for(&self, what: &str, f: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        for _ in 0..500 {
+        // As generous as the fake Slack's: two cores are shared by parallel
+        // tests and PostgreSQL.
+        for _ in 0..1500 {
             let c = self.calls();
             if f(&c) {
                 return c;
@@ -104,7 +113,22 @@ async fn handle(
         .to_owned();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let message = matches!(
+        (method.as_str(), seg.as_slice()),
+        ("POST", ["channels", _, "messages"])
+            | ("PATCH", ["channels", _, "messages", _])
+            | ("PATCH", ["webhooks", _, _, "messages", "@original"])
+    );
+    let invalid = if message {
+        check_message(&body).err()
+    } else {
+        None
+    };
     let (status, answer) = match (method.as_str(), seg.as_slice()) {
+        _ if invalid.is_some() => (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"code": 50035, "message": "Invalid Form Body", "errors": invalid}),
+        ),
         ("POST", ["channels", c, "messages"]) => {
             let mut t = state.throttle_posts.lock().expect("lock");
             if *t > 0 {
@@ -165,4 +189,98 @@ async fn handle(
             .to_owned(),
     });
     (status, axum::Json(answer)).into_response()
+}
+
+/// Discord's error object for one field: `{"_errors": [{code, message}]}`.
+fn field_error(code: &str, message: String) -> serde_json::Value {
+    serde_json::json!({"_errors": [{"code": code, "message": message}]})
+}
+
+fn too_long(max: usize) -> serde_json::Value {
+    field_error(
+        "BASE_TYPE_MAX_LENGTH",
+        format!("Must be {max} or fewer in length."),
+    )
+}
+
+fn len(v: &serde_json::Value) -> usize {
+    v.as_str().map_or(0, |s| s.chars().count())
+}
+
+/// Discord's limits on a message body ("Embed Limits", "Message
+/// Components"); the error says where, as Discord's does.
+fn check_message(body: &serde_json::Value) -> Result<(), serde_json::Value> {
+    if len(&body["content"]) > 2000 {
+        return Err(serde_json::json!({"content": too_long(2000)}));
+    }
+    let embeds = body["embeds"].as_array().cloned().unwrap_or_default();
+    if embeds.len() > 10 {
+        return Err(serde_json::json!({"embeds": too_long(10)}));
+    }
+    let mut total = 0;
+    for (i, e) in embeds.iter().enumerate() {
+        let fields = e["fields"].as_array().cloned().unwrap_or_default();
+        let wrong = |what: &str, max: usize| {
+            Err(serde_json::json!({"embeds": {i.to_string(): {what: too_long(max)}}}))
+        };
+        if len(&e["title"]) > 256 {
+            return wrong("title", 256);
+        }
+        if len(&e["description"]) > 4096 {
+            return wrong("description", 4096);
+        }
+        if len(&e["footer"]["text"]) > 2048 {
+            return wrong("footer", 2048);
+        }
+        if fields.len() > 25 {
+            return wrong("fields", 25);
+        }
+        for f in &fields {
+            if len(&f["name"]) == 0
+                || len(&f["name"]) > 256
+                || len(&f["value"]) == 0
+                || len(&f["value"]) > 1024
+            {
+                return wrong("fields", 1024);
+            }
+            total += len(&f["name"]) + len(&f["value"]);
+        }
+        total += len(&e["title"])
+            + len(&e["description"])
+            + len(&e["footer"]["text"])
+            + len(&e["author"]["name"]);
+    }
+    if total > 6000 {
+        return Err(serde_json::json!({"embeds": field_error(
+            "MAX_EMBED_SIZE_EXCEEDED",
+            "Embed size exceeds maximum size of 6000".into(),
+        )}));
+    }
+    let rows = body["components"].as_array().cloned().unwrap_or_default();
+    if rows.len() > 5 {
+        return Err(serde_json::json!({"components": too_long(5)}));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, r) in rows.iter().enumerate() {
+        let buttons = r["components"].as_array().cloned().unwrap_or_default();
+        let wrong = |what: serde_json::Value| {
+            Err(serde_json::json!({"components": {i.to_string(): {"components": what}}}))
+        };
+        if buttons.is_empty() || buttons.len() > 5 {
+            return wrong(too_long(5));
+        }
+        for b in &buttons {
+            let id = b["custom_id"].as_str().unwrap_or_default();
+            if len(&b["label"]) > 80 || id.chars().count() > 100 {
+                return wrong(too_long(100));
+            }
+            if !id.is_empty() && !ids.insert(id.to_owned()) {
+                return wrong(field_error(
+                    "COMPONENT_CUSTOM_ID_DUPLICATED",
+                    "Component custom id cannot be duplicated".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

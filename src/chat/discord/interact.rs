@@ -12,7 +12,7 @@
 use super::{Discord, PLATFORM, render};
 use crate::chat::act::{self, Voice};
 use crate::chat::commands::{self, Command, RequestError};
-use crate::chat::{ButtonId, needs_reason};
+use crate::chat::{ButtonId, escape, needs_reason};
 use crate::domain::{ActionKind, Actor, Platform};
 use crate::engine::Engine;
 use serde::{Deserialize, Deserializer};
@@ -183,6 +183,7 @@ pub fn ephemeral(text: impl Into<String>) -> CreateInteractionResponse {
     CreateInteractionResponse::Message(
         CreateInteractionResponseMessage::new()
             .content(render::cut(&text.into(), render::limits::CONTENT))
+            .allowed_mentions(render::no_mentions())
             .ephemeral(true),
     )
 }
@@ -199,7 +200,10 @@ impl Voice for Discord {
         template: &str,
         ctx: serde_json::Value,
     ) -> Result<String, crate::templates::TemplateError> {
-        self.templates.render(template, ctx)
+        self.templates.render(template, render::escaped(ctx))
+    }
+    fn escape(&self, text: &str) -> String {
+        escape::discord(text)
     }
 }
 
@@ -253,7 +257,7 @@ impl Discord {
                 if needs_reason(button.verb) && crate::chat::may_act(engine, &actor, button).await {
                     match self.reason_modal(engine, button).await {
                         Ok(m) => Answer::now(CreateInteractionResponse::Modal(m)),
-                        Err(e) => Answer::now(ephemeral(format!("⚠️ {e}"))),
+                        Err(e) => Answer::now(ephemeral(format!("⚠️ {}", escape::discord(&e)))),
                     }
                 } else {
                     self.act_in_time(engine, actor, button, None).await
@@ -311,7 +315,9 @@ impl Discord {
             Ok(Err(_)) => Answer::now(ephemeral("⚠️ cordon could not finish this click.")),
             Err(_) => Answer {
                 response: CreateInteractionResponse::Defer(
-                    CreateInteractionResponseMessage::new().ephemeral(true),
+                    CreateInteractionResponseMessage::new()
+                        .allowed_mentions(render::no_mentions())
+                        .ephemeral(true),
                 ),
                 follow_up: Some(rx),
             },
@@ -348,21 +354,34 @@ impl Discord {
 
     /// `/cordon …`: the shared subcommands, rendered for Discord.
     async fn command(&self, engine: &Arc<Engine>, actor: &Actor, c: Command) -> String {
+        if c.needs_person() && engine.matrix().person_for(actor).is_none() {
+            tracing::info!(user = %actor.platform_user_id, "discord: /cordon from someone not in the matrix refused");
+            return "🔒 Your Discord account is not a person in the authority matrix, and `/cordon status` and `/cordon explain` answer its people only.".into();
+        }
         let t = &self.templates;
         let r = match c {
-            Command::Status => commands::status(engine)
-                .await
-                .and_then(|v| t.render("discord/status.txt", v).map_err(|e| e.to_string())),
-            Command::Explain { action, target } => commands::explain(engine, &action, &target)
-                .await
-                .map(|x| format!("For a **high** severity incident:\n```\n{x}\n```")),
+            Command::Status => commands::status(engine).await.and_then(|v| {
+                t.render("discord/status.txt", render::escaped(v))
+                    .map_err(|e| e.to_string())
+            }),
+            // The explanation names the target as typed: in a code block,
+            // where only a backtick could do harm.
+            Command::Explain { action, target } => {
+                commands::explain(engine, &action, &target).await.map(|x| {
+                    let x: Vec<String> = x.lines().map(escape::one_line).collect();
+                    format!(
+                        "For a **high** severity incident:\n```\n{}\n```",
+                        x.join("\n")
+                    )
+                })
+            }
             Command::Report => Ok(commands::report_link(
                 engine,
                 &self.public_url,
                 self.web_secret.as_ref(),
                 actor,
             )
-            .unwrap_or_else(|e| format!("Could not sign a report link: {e}"))),
+            .unwrap_or_else(|e| format!("Could not sign a report link: {}", escape::discord(&e)))),
             Command::Isolate { host } => {
                 self.propose(engine, actor, ActionKind::IsolateHost, &host)
                     .await
@@ -375,7 +394,8 @@ impl Discord {
                 .render("discord/help.txt", serde_json::json!({}))
                 .map_err(|e| e.to_string()),
         };
-        r.unwrap_or_else(|e| format!("⚠️ {e}"))
+        // An error can carry what was typed (`@everyone is not an action`).
+        r.unwrap_or_else(|e| format!("⚠️ {}", escape::discord(&e)))
     }
 
     async fn propose(
@@ -394,7 +414,7 @@ impl Discord {
                 RequestError::Failed(e) | RequestError::Refused(e) => e,
             })?;
         self.templates
-            .render("discord/proposed.txt", v)
+            .render("discord/proposed.txt", render::escaped(v))
             .map_err(|e| e.to_string())
     }
 
@@ -407,8 +427,9 @@ impl Discord {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let Ok(text) = follow_up.await else { return };
-            let msg =
-                EditInteractionResponse::new().content(render::cut(&text, render::limits::CONTENT));
+            let msg = EditInteractionResponse::new()
+                .content(render::cut(&text, render::limits::CONTENT))
+                .allowed_mentions(render::no_mentions());
             if let Err(e) = me.api.edit_original(&token, &msg).await {
                 tracing::warn!(error = %e, "discord: could not send a deferred answer");
             }

@@ -305,7 +305,15 @@ impl Discord {
                     ));
                 };
                 let name = incident_channel_name(m.incident_id, m.opened_at, &m.title);
-                let topic = render::cut(&format!("{} · {}", m.reference, m.title), 1024);
+                // Topics render markdown: the title is outside text.
+                let topic = render::cut(
+                    &format!(
+                        "{} · {}",
+                        m.reference,
+                        crate::chat::escape::discord(&m.title)
+                    ),
+                    1024,
+                );
                 Ok(self
                     .api
                     .create_channel(guild, &name, self.category_id, &topic)
@@ -344,10 +352,11 @@ impl Discord {
         let matrix = engine.matrix();
         let mut state = store.chat_state(PLATFORM, incident).await?;
         let (mention_text, users, roles) = self.mentions(&matrix, &Self::roles_asked_now(&m), &m);
-        let main = render::incident(&self.templates, &m, &mention_text)?;
+        let console = crate::chat::console_link(&self.public_url, m.incident_id);
+        let main = render::incident(&self.templates, &m, &mention_text, &console)?;
         // The digest leaves the mentions out: who is pinged changing is no
         // reason to edit (an edit pings nobody anyway).
-        let shown = render::incident(&self.templates, &m, &[])?;
+        let shown = render::incident(&self.templates, &m, &[], &console)?;
         let hash = hex::encode(sha2::Sha256::digest(shown.fingerprint().as_bytes()));
         let (channel, message) = match store.incident_message(PLATFORM, incident).await? {
             Some(msg) => (msg.channel, msg.message_ref),
@@ -449,7 +458,9 @@ impl ChatSurface for Discord {
                     .api
                     .post(
                         channel,
-                        &serenity::builder::CreateMessage::new().content(text),
+                        &serenity::builder::CreateMessage::new()
+                            .content(text)
+                            .allowed_mentions(render::no_mentions()),
                     )
                     .await
                     .map(|_| ())
@@ -470,8 +481,7 @@ pub fn from_config(config: &crate::config::Config) -> Result<Option<Discord>, St
     };
     let cfg: DiscordConfig = config.section("discord").map_err(|e| e.to_string())?;
     let routing: Routing = config.section("routing").map_err(|e| e.to_string())?;
-    let templates = Templates::load(Some(&config.templates), &[render::TEMPLATES])
-        .map_err(|e| e.to_string())?;
+    let templates = render::templates(Some(&config.templates)).map_err(|e| e.to_string())?;
     let s = &config.secrets;
     let d = Discord::new(DiscordParts {
         bot_token: token,

@@ -130,6 +130,13 @@ impl SlackApi {
         &self.client
     }
 
+    /// The workspace (`T…`) the bot token belongs to (`auth.test`).
+    pub async fn auth_test(&self) -> Result<String, SlackError> {
+        let s = self.client.open_session(&self.token);
+        let r = s.auth_test().await.map_err(|e| classify("auth.test", e))?;
+        Ok(r.team_id.0)
+    }
+
     /// Posts a message (a thread reply with `thread_ts`); returns its ts.
     pub async fn post(
         &self,

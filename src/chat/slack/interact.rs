@@ -44,16 +44,24 @@ impl Voice for Slack {
     ) -> Result<String, crate::templates::TemplateError> {
         self.templates.render(template, render::escaped(ctx))
     }
+    fn escape(&self, text: &str) -> String {
+        crate::chat::escape::slack(text)
+    }
 }
 
 impl Slack {
-    /// True when the payload comes from the configured workspace (or none is configured).
-    fn team_ok(&self, team: Option<&str>) -> bool {
-        match (&self.cfg.team_id, team) {
-            (None, _) => true,
-            (Some(want), Some(got)) => want == got,
-            (Some(_), None) => false,
-        }
+    /// True when every workspace the payload names is the one cordon serves
+    /// ([`Slack::team`]). The signing secret is the app's, and one app can
+    /// be installed in several workspaces or reach other workspaces'
+    /// members through shared channels: a valid signature alone says
+    /// nothing about whose people these are. Until the workspace is known
+    /// (auth.test has not answered yet) nothing is accepted.
+    fn team_ok(&self, teams: &[Option<&str>]) -> bool {
+        let Some(want) = self.team() else {
+            return false;
+        };
+        let named: Vec<&str> = teams.iter().flatten().copied().collect();
+        !named.is_empty() && named.iter().all(|t| *t == want)
     }
 
     /// The actor for a Slack user: the id Slack vouched for and the user
@@ -111,11 +119,9 @@ impl Slack {
         p: &serde_json::Value,
     ) -> Reply {
         let user = p["user"]["id"].as_str().unwrap_or_default().to_owned();
-        let team = p["user"]["team_id"]
-            .as_str()
-            .or_else(|| p["team"]["id"].as_str());
-        if user.is_empty() || !self.team_ok(team) {
-            tracing::warn!(team = ?team, "slack: interaction from another workspace or without a user ignored");
+        let teams = [p["user"]["team_id"].as_str(), p["team"]["id"].as_str()];
+        if user.is_empty() || !self.team_ok(&teams) {
+            tracing::warn!(teams = ?teams, serving = ?self.team(), "slack: interaction from another workspace (or before the workspace is known, or without a user) ignored");
             return Reply::Empty;
         }
         match p["type"].as_str().unwrap_or_default() {
@@ -150,7 +156,7 @@ impl Slack {
                                 response_url.clone(),
                                 channel.clone(),
                                 user.clone(),
-                                format!(":warning: {e}"),
+                                format!(":warning: {}", crate::chat::escape::slack(&e)),
                             );
                         }
                     } else {
@@ -225,26 +231,51 @@ impl Slack {
     /// `/cordon …`: the shared subcommands ([`crate::chat::commands`]),
     /// rendered for Slack.
     pub async fn command(self: &Arc<Self>, engine: &Arc<Engine>, c: &SlashCommand) -> Reply {
-        if !self.team_ok(c.team_id.as_deref()) {
-            return Reply::ephemeral("This workspace is not connected to cordon.".into());
+        if !self.team_ok(&[c.team_id.as_deref()]) {
+            tracing::warn!(team = ?c.team_id, serving = ?self.team(), "slack: command from another workspace refused");
+            return Reply::ephemeral(match self.team() {
+                Some(_) => "This workspace is not connected to cordon.".into(),
+                None => ":warning: cordon has not reached Slack yet; try again in a moment.".into(),
+            });
         }
         let words: Vec<&str> = c.text.split_whitespace().collect();
+        let command = Command::parse(&words);
+        if command.needs_person() {
+            let actor = self.actor(&c.user_id).await;
+            if engine.matrix().person_for(&actor).is_none() {
+                tracing::info!(user = %c.user_id, "slack: /cordon from someone not in the matrix refused");
+                return Reply::ephemeral(format!(
+                    ":lock: <@{}> is not a person in the authority matrix, and `/cordon status` and `/cordon explain` answer its people only.",
+                    crate::chat::escape::slack(&c.user_id)
+                ));
+            }
+        }
         let t = &self.templates;
-        let text = match Command::parse(&words) {
+        let text = match command {
             Command::Status => commands::status(engine).await.and_then(|v| {
                 t.render("slack/status.txt", render::escaped(v))
                     .map_err(|e| e.to_string())
             }),
-            Command::Explain { action, target } => commands::explain(engine, &action, &target)
-                .await
-                .map(|x| format!("For a *high* severity incident:\n```{x}```")),
+            // The explanation names the target as typed: a code block
+            // with it escaped like any outside text.
+            Command::Explain { action, target } => {
+                commands::explain(engine, &action, &target).await.map(|x| {
+                    let x: Vec<String> = x.lines().map(crate::chat::escape::slack).collect();
+                    format!("For a *high* severity incident:\n```{}```", x.join("\n"))
+                })
+            }
             Command::Report => Ok(commands::report_link(
                 engine,
                 &self.public_url,
                 self.web_secret.as_ref(),
                 &self.actor(&c.user_id).await,
             )
-            .unwrap_or_else(|e| format!(":warning: could not sign a report link: {e}"))),
+            .unwrap_or_else(|e| {
+                format!(
+                    ":warning: could not sign a report link: {}",
+                    crate::chat::escape::slack(&e)
+                )
+            })),
             Command::Isolate { host } => {
                 self.request(engine, c, ActionKind::IsolateHost, &host)
                     .await
@@ -257,7 +288,10 @@ impl Slack {
                 .render("slack/help.txt", serde_json::json!({}))
                 .map_err(|e| e.to_string()),
         };
-        Reply::ephemeral(text.unwrap_or_else(|e| format!(":warning: {e}")))
+        // An error can carry what was typed (`foo<!channel> is not an action`).
+        Reply::ephemeral(
+            text.unwrap_or_else(|e| format!(":warning: {}", crate::chat::escape::slack(&e))),
+        )
     }
 
     /// A person proposes an action ([`commands::request`]).
@@ -273,8 +307,7 @@ impl Slack {
             .await
             .map_err(|e| match e {
                 RequestError::NotAPerson { source } => format!(
-                    "<@{}> is not a person in the authority matrix ({source}), so cannot propose actions",
-                    c.user_id
+                    "your Slack account is not a person in the authority matrix ({source}), so it cannot propose actions"
                 ),
                 RequestError::Failed(e) | RequestError::Refused(e) => e,
             })?;

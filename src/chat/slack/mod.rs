@@ -66,7 +66,9 @@ pub struct SlackConfig {
     /// Invite the people involved into per-incident channels.
     pub invite: bool,
     /// The workspace (`T…`) cordon serves; payloads from any other are
-    /// ignored. Unset: any workspace the app is installed in.
+    /// ignored. Unset: the bot token's own workspace, which cordon reads
+    /// with `auth.test` at start (and, until Slack answers, accepts no
+    /// payload at all).
     pub team_id: Option<String>,
 }
 
@@ -101,7 +103,17 @@ pub struct Slack {
     pub public_url: String,
     /// Signs report links.
     pub web_secret: Option<Secret>,
+    /// The bot token's workspace, once `auth.test` has said it (see
+    /// [`Slack::team`]).
+    token_team: std::sync::OnceLock<String>,
 }
+
+/// How long one `auth.test` at start may take before cordon starts
+/// without knowing its workspace (and keeps asking in the background).
+const AUTH_TEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first and the longest wait between two `auth.test` attempts.
+const AUTH_RETRY_FIRST: Duration = Duration::from_secs(1);
+const AUTH_RETRY_MAX: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Slack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,7 +153,67 @@ impl Slack {
             replay: verify::ReplayGuard::default(),
             public_url: parts.public_url,
             web_secret: parts.web_secret,
+            token_team: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The workspace cordon serves: `[slack] team_id`, else the bot
+    /// token's own (from `auth.test`). `None` until it is known, and then
+    /// every interaction and command is refused: accepting any workspace
+    /// while Slack is unreachable would let another workspace's members
+    /// click cordon's buttons.
+    pub fn team(&self) -> Option<&str> {
+        self.cfg
+            .team_id
+            .as_deref()
+            .or_else(|| self.token_team.get().map(String::as_str))
+    }
+
+    /// Asks Slack once which workspace the bot token belongs to, unless
+    /// that is known already. True when it is known afterwards.
+    pub async fn learn_workspace(&self) -> bool {
+        if self.team().is_some() {
+            return true;
+        }
+        match tokio::time::timeout(AUTH_TEST_TIMEOUT, self.api.auth_test()).await {
+            Ok(Ok(team)) => {
+                tracing::info!(team = %team, "slack: serving the bot token's workspace");
+                let _ = self.token_team.set(team);
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "slack: auth.test failed; interactions are refused until it succeeds");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "slack: auth.test timed out; interactions are refused until it succeeds"
+                );
+                false
+            }
+        }
+    }
+
+    /// Keeps asking `auth.test` (1 s, 2 s, … up to a minute apart) until
+    /// the workspace is known or cordon stops. `None` when it is known.
+    pub fn spawn_workspace_lookup(
+        self: &Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.team().is_some() {
+            return None;
+        }
+        let me = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            let mut wait = AUTH_RETRY_FIRST;
+            while !me.learn_workspace().await {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(AUTH_RETRY_MAX);
+            }
+        }))
     }
 
     pub fn signing_secret(&self) -> Option<&str> {
@@ -310,7 +382,8 @@ impl Slack {
         };
         let now = engine.now();
         let mut state = store.chat_state(PLATFORM, incident).await?;
-        let content = render::incident(&self.templates, &m)?;
+        let console = crate::chat::console_link(&self.public_url, m.incident_id);
+        let content = render::incident(&self.templates, &m, &console)?;
         // What the message shows, minus the age (Slack renders it live):
         // an unchanged incident is not edited again.
         let hash = {
@@ -490,6 +563,7 @@ pub fn spawn_loops(
     leader: &crate::store::leader::Leadership,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut v = vec![slack.spawn_group_refresh(engine.shutdown.clone())];
+    v.extend(slack.spawn_workspace_lookup(engine.shutdown.clone()));
     if let Some(t) = app_token {
         let (slack, engine, token) = (Arc::clone(slack), Arc::clone(engine), t.expose().to_owned());
         v.push(leader.run_while_leader(

@@ -4,7 +4,7 @@
 //! edited template can change what a message says but never produce a
 //! malformed message or a button that does something else.
 
-use crate::chat::{Button, IncidentMessage, TimelineEntry};
+use crate::chat::{Button, DecisionModel, IncidentMessage, TimelineEntry, escape};
 use crate::templates::{TemplateError, Templates};
 use slack_morphism::prelude::*;
 
@@ -62,31 +62,38 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "slack/proposed.txt",
         include_str!("../../../templates/slack/proposed.txt"),
     ),
+    (
+        "slack/more_decisions.txt",
+        include_str!("../../../templates/slack/more_decisions.txt"),
+    ),
+    (
+        "slack/decision_line.txt",
+        include_str!("../../../templates/slack/decision_line.txt"),
+    ),
 ];
 
-/// Escapes `&`, `<` and `>` in every string of a template context. Alert
-/// titles, hostnames and reasons come from outside (a SIEM, a clicker):
-/// unescaped, `<!channel>` or `<https://evil|Approve here>` in an alert
-/// title would become a mention or a disguised link in the incident
-/// channel. The templates add Slack's own markup (`<@U…>`, `<!date^…>`)
-/// around the escaped values.
+/// Escapes every string of a template context for Slack mrkdwn (see
+/// [`crate::chat::escape`]): `&`, `<` and `>` as entities, backticks as a
+/// look-alike, one line. Alert titles, hostnames and reasons come from
+/// outside (a SIEM, a clicker): unescaped, `<!channel>` or
+/// `<https://evil|Approve here>` in an alert title would become a mention
+/// or a disguised link in the incident channel, and a backtick would close
+/// the code span around a host name. The templates add Slack's own markup
+/// (`<@U…>`, `<!date^…>`) around the escaped values.
 pub fn escaped<S: serde::Serialize>(ctx: S) -> serde_json::Value {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::String(s) if s.contains(['&', '<', '>']) => {
-                *s = s
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;");
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
-            serde_json::Value::Object(o) => o.values_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(ctx).unwrap_or_default();
-    walk(&mut v);
-    v
+    escape::escape_context(ctx, escape::slack)
+}
+
+/// Slack's limits (Block Kit reference and `chat.postMessage`): a message
+/// with more blocks or longer texts is refused with `invalid_blocks` or
+/// `msg_too_long`, and then neither it nor its buttons appear.
+pub mod limits {
+    pub const BLOCKS: usize = 50;
+    /// Also what a message's own `text` is cut to (Slack takes 40,000).
+    pub const SECTION_TEXT: usize = 3000;
+    pub const HEADER: usize = 150;
+    /// A button's label.
+    pub const BUTTON_TEXT: usize = 75;
 }
 
 /// Slack's limits: section text 3000 characters, header 150.
@@ -100,8 +107,22 @@ fn cut(s: &str, max: usize) -> String {
     out
 }
 
+/// A mrkdwn text object that Slack takes literally apart from cordon's own
+/// markup: `verbatim` keeps Slack from turning bare channel names, URLs and
+/// `@here`-style words of outside text into links or mentions.
+fn mrkdwn(text: String) -> SlackBlockText {
+    SlackBlockText::MarkDown(SlackBlockMarkDownText::new(text).with_verbatim(true))
+}
+
+fn section(id: String, text: String) -> SlackBlock {
+    SlackSectionBlock::new()
+        .with_block_id(id.into())
+        .with_text(mrkdwn(cut(&text, limits::SECTION_TEXT)))
+        .into()
+}
+
 fn button(b: &Button) -> SlackActionBlockElement {
-    let mut e = SlackBlockButtonElement::new(pt!(b.label.to_owned()))
+    let mut e = SlackBlockButtonElement::new(pt!(cut(b.label, limits::BUTTON_TEXT)))
         .with_action_id(b.id.clone().into())
         .with_value(b.id.clone());
     match b.style {
@@ -112,41 +133,120 @@ fn button(b: &Button) -> SlackActionBlockElement {
     e.into()
 }
 
-/// The main message: header, facts, one section (+ buttons) per decision,
-/// and a footer with status and time to contain.
-pub fn incident(t: &Templates, m: &IncidentMessage) -> Result<SlackMessageContent, TemplateError> {
-    let ctx = escaped(serde_json::json!({ "m": m }));
-    let mut blocks: Vec<SlackBlock> = vec![
-        SlackHeaderBlock::new(pt!(cut(&m.title, 150))).into(),
-        SlackSectionBlock::new()
-            .with_text(md!(cut(&t.render("slack/incident.txt", &ctx)?, 3000)))
-            .into(),
-    ];
-    for d in &m.decisions {
-        blocks.push(SlackDividerBlock::new().into());
-        let text = t.render("slack/decision.txt", serde_json::json!({ "m": m, "d": d }))?;
-        blocks.push(
-            SlackSectionBlock::new()
-                .with_block_id(format!("{}-text", d.reference).into())
-                .with_text(md!(cut(&text, 3000)))
+/// One decision in full: its text and, when it offers any, its buttons.
+fn decision_blocks(
+    t: &Templates,
+    m: &IncidentMessage,
+    d: &DecisionModel,
+) -> Result<Vec<SlackBlock>, TemplateError> {
+    let text = t.render(
+        "slack/decision.txt",
+        escaped(serde_json::json!({ "m": m, "d": d })),
+    )?;
+    let mut out = vec![section(format!("{}-text", d.reference), text)];
+    if !d.buttons.is_empty() {
+        out.push(
+            SlackActionsBlock::new(d.buttons.iter().map(button).collect())
+                .with_block_id(d.reference.clone().into())
                 .into(),
         );
-        if !d.buttons.is_empty() {
-            blocks.push(
-                SlackActionsBlock::new(d.buttons.iter().map(button).collect())
-                    .with_block_id(d.reference.clone().into())
-                    .into(),
-            );
+    }
+    Ok(out)
+}
+
+/// The blocks one decision takes in full.
+fn full_cost(d: &DecisionModel) -> usize {
+    1 + usize::from(!d.buttons.is_empty())
+}
+
+/// The decisions' blocks within `budget` blocks. When every decision fits
+/// in full (a divider, its text, its buttons) they are shown so. Otherwise
+/// the message summarises: the decisions that need a person (pending
+/// approval or veto, failed) come first, in full with their buttons, as
+/// many as fit; then a line "N more decisions: <console link>" and the
+/// rest as one compact line each, as many as fit in one section.
+fn decisions(
+    t: &Templates,
+    m: &IncidentMessage,
+    console: &str,
+    budget: usize,
+) -> Result<Vec<SlackBlock>, TemplateError> {
+    let mut out = Vec::new();
+    if m.decisions.iter().map(|d| 1 + full_cost(d)).sum::<usize>() <= budget {
+        for d in &m.decisions {
+            out.push(SlackDividerBlock::new().into());
+            out.extend(decision_blocks(t, m, d)?);
+        }
+        return Ok(out);
+    }
+    // Room for the "more" line and the compact list after the full ones.
+    let room = budget.saturating_sub(2);
+    out.push(SlackDividerBlock::new().into());
+    let mut rest: Vec<&DecisionModel> = Vec::new();
+    for d in crate::chat::by_urgency(&m.decisions) {
+        if d.needs_person() && out.len() + full_cost(d) <= room {
+            out.extend(decision_blocks(t, m, d)?);
+        } else {
+            rest.push(d);
         }
     }
-    blocks.push(
-        SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-            SlackBlockMarkDownText::new(cut(&t.render("slack/footer.txt", &ctx)?, 3000)),
-        )])
-        .into(),
-    );
+    if rest.is_empty() {
+        return Ok(out);
+    }
+    let more = t.render(
+        "slack/more_decisions.txt",
+        escaped(serde_json::json!({ "m": m, "count": rest.len(), "url": console })),
+    )?;
+    out.push(section("more".into(), more));
+    let mut lines = String::new();
+    for d in &rest {
+        let line = t.render(
+            "slack/decision_line.txt",
+            escaped(serde_json::json!({ "d": d })),
+        )?;
+        let line = line.trim_end();
+        if lines.chars().count() + line.chars().count() + 1 > limits::SECTION_TEXT {
+            break;
+        }
+        lines.push_str(line);
+        lines.push('\n');
+    }
+    if !lines.is_empty() {
+        out.push(section("more-list".into(), lines));
+    }
+    Ok(out)
+}
+
+/// The main message: header, facts, the decisions (summarised when they
+/// do not all fit, see [`decisions`]), and a footer with status and time
+/// to contain. `console` is the incident's page in the web console.
+pub fn incident(
+    t: &Templates,
+    m: &IncidentMessage,
+    console: &str,
+) -> Result<SlackMessageContent, TemplateError> {
+    let ctx = escaped(serde_json::json!({ "m": m }));
+    let mut blocks: Vec<SlackBlock> = vec![
+        // Plain text: Slack reads no markup in a header.
+        SlackHeaderBlock::new(pt!(cut(&escape::one_line(&m.title), limits::HEADER))).into(),
+        section("facts".into(), t.render("slack/incident.txt", &ctx)?),
+    ];
+    let footer = SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+        SlackBlockMarkDownText::new(cut(
+            &t.render("slack/footer.txt", &ctx)?,
+            limits::SECTION_TEXT,
+        ))
+        .with_verbatim(true),
+    )])
+    .with_block_id("footer".into());
+    let budget = limits::BLOCKS - blocks.len() - 1;
+    blocks.extend(decisions(t, m, console, budget)?);
+    blocks.push(footer.into());
     Ok(SlackMessageContent::new()
-        .with_text(cut(&t.render("slack/notification.txt", &ctx)?, 3000))
+        .with_text(cut(
+            &t.render("slack/notification.txt", &ctx)?,
+            limits::SECTION_TEXT,
+        ))
         .with_blocks(blocks))
 }
 
@@ -165,7 +265,7 @@ pub fn timeline(
     let mut ctx = escaped(serde_json::json!({ "e": e }));
     // Built by cordon from the matrix, not from outside text: not escaped.
     ctx["mentions"] = serde_json::json!(mentions);
-    let text = cut(&t.render(name, ctx)?, 3000);
+    let text = cut(&t.render(name, ctx)?, limits::SECTION_TEXT);
     Ok(SlackMessageContent::new().with_text(text))
 }
 
@@ -193,12 +293,7 @@ pub fn reason_modal(
             .into(),
     )
     .with_block_id(REASON_BLOCK.into());
-    let blocks: Vec<SlackBlock> = vec![
-        SlackSectionBlock::new()
-            .with_text(md!(cut(&prompt, 3000)))
-            .into(),
-        input.into(),
-    ];
+    let blocks: Vec<SlackBlock> = vec![section("prompt".into(), prompt), input.into()];
     let title = cut(
         &format!("{label} {}", ctx["decision"].as_str().unwrap_or_default()),
         24,
@@ -318,12 +413,124 @@ mod tests {
         }
     }
 
+    const CONSOLE: &str = "https://cordon.example/incidents/7";
+
+    /// Every text of a Slack message or view, with its type (`plain_text`,
+    /// `mrkdwn`, or `text` for the message's own text).
+    fn texts(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let (Some(k), Some(t)) = (
+                    o.get("type").and_then(|k| k.as_str()),
+                    o.get("text").and_then(|t| t.as_str()),
+                ) {
+                    out.push((k.to_owned(), t.to_owned()));
+                }
+                o.values().for_each(|v| texts(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| texts(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_hostile_host_name_is_escaped_in_every_block() {
+        let tpl = Templates::builtin(&[TEMPLATES]).expect("templates load");
+        let mut m = sample();
+        let host = "ws-1<!channel>`x";
+        for d in &mut m.decisions {
+            d.target = host.into();
+            d.reason = Some("fine\n:white_check_mark: Approved by <@U0BOSS>".into());
+        }
+        if let Some(a) = m.asset.as_mut() {
+            a.hostname = host.into();
+        }
+        let content = incident(&tpl, &m, CONSOLE).expect("renders");
+        let v = serde_json::to_value(&content).expect("json");
+        let mut all = Vec::new();
+        texts(&v["blocks"], &mut all);
+        let mut with_host = 0;
+        for (kind, text) in &all {
+            assert!(
+                !text.contains("<!channel>") || kind == "plain_text",
+                "{text}"
+            );
+            assert!(!text.contains("<@U0BOSS>"), "{text}");
+            if kind == "mrkdwn" && text.contains("ws-1") {
+                assert!(text.contains("ws-1&lt;!channel&gt;ˋx"), "{text}");
+                assert_eq!(text.matches('`').count() % 2, 0, "{text}");
+                with_host += 1;
+            }
+        }
+        assert!(with_host > m.decisions.len(), "{all:#?}");
+        let mrkdwn = v["blocks"][1]["text"].clone();
+        assert_eq!(mrkdwn["verbatim"], true, "{mrkdwn}");
+    }
+
+    #[test]
+    fn forty_decisions_fit_in_fifty_blocks_those_needing_a_person_first() {
+        let tpl = Templates::builtin(&[TEMPLATES]).expect("templates load");
+        let mut m = sample();
+        let base = m.decisions.clone();
+        m.decisions = (0..40)
+            .map(|n| {
+                let mut d = base[n % base.len()].clone();
+                d.id = n as i64;
+                d.reference = format!("dec-{n}");
+                d.buttons = d
+                    .buttons
+                    .iter()
+                    .map(|b| Button {
+                        id: b.id.replace("dec-42", &d.reference),
+                        ..b.clone()
+                    })
+                    .collect();
+                d
+            })
+            .collect();
+        let v = serde_json::to_value(incident(&tpl, &m, CONSOLE).expect("renders")).expect("json");
+        let blocks = v["blocks"].as_array().expect("blocks");
+        assert!(blocks.len() <= limits::BLOCKS, "{} blocks", blocks.len());
+        let json = v.to_string();
+        assert!(json.contains(CONSOLE), "{json}");
+        // Every decision is in the message, in full or on a line of its own.
+        for d in &m.decisions {
+            assert!(
+                json.contains(&format!("{} ", d.reference)),
+                "{} missing",
+                d.reference
+            );
+        }
+        // The first actions blocks belong to decisions that need a person.
+        let first = blocks
+            .iter()
+            .find(|b| b["type"] == "actions")
+            .expect("buttons");
+        let r = first["block_id"].as_str().unwrap_or_default();
+        let d = m
+            .decisions
+            .iter()
+            .find(|d| d.reference == r)
+            .expect("decision");
+        assert!(d.needs_person(), "{r} is {}", d.state);
+        for b in blocks {
+            if b["type"] == "section" {
+                let n = b["text"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .count();
+                assert!(n <= limits::SECTION_TEXT, "{n}");
+            }
+        }
+    }
+
     #[test]
     fn outside_text_cannot_mention_the_channel_or_hide_a_link() {
         let tpl = Templates::builtin(&[TEMPLATES]).expect("templates load");
         let mut m = sample();
         m.title = "<!channel> see <https://evil.example|Approve here> & more".into();
-        let content = incident(&tpl, &m).expect("renders");
+        let content = incident(&tpl, &m, CONSOLE).expect("renders");
         let text = content.text.unwrap_or_default();
         assert!(text.contains("&lt;!channel&gt;"), "{text}");
         assert!(
@@ -336,7 +543,7 @@ mod tests {
     fn every_slack_template_renders_with_a_sample_context() {
         let tpl = Templates::builtin(&[TEMPLATES]).expect("templates load");
         let m = sample();
-        let content = incident(&tpl, &m).expect("incident renders");
+        let content = incident(&tpl, &m, CONSOLE).expect("incident renders");
         let json = serde_json::to_string(&content).expect("json");
         for expected in [
             "Ransomware detected",
@@ -430,6 +637,14 @@ mod tests {
             ),
             ("slack/status.txt", serde_json::json!({"incidents": []})),
             ("slack/help.txt", serde_json::json!({})),
+            (
+                "slack/more_decisions.txt",
+                serde_json::json!({"m": {"reference": "inc-7"}, "count": 3, "url": CONSOLE}),
+            ),
+            (
+                "slack/decision_line.txt",
+                serde_json::json!({"d": {"reference": "dec-42", "action": "isolate_host", "target": "ws-1", "state": "contained"}}),
+            ),
             (
                 "slack/proposed.txt",
                 serde_json::json!({"decision": "dec-42", "action": "isolate_host", "target": "db-prod-01", "incident": "inc-7", "state": "pending_approval", "rule": "crown-jewels"}),
