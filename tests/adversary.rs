@@ -1,0 +1,3 @@
+mod common;
+#[path = "adversary/connector_ids.rs"]
+mod connector_ids;
