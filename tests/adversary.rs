@@ -9,5 +9,7 @@ mod common;
 mod authority;
 #[path = "adversary/chat.rs"]
 mod chat;
+#[path = "adversary/connector_ids.rs"]
+mod connector_ids;
 #[path = "adversary/edge.rs"]
 mod edge;

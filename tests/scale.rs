@@ -45,6 +45,17 @@ async fn send(c: &Cluster, first: &str, second: &str, body: &serde_json::Value) 
     0
 }
 
+/// Inventory rows for `Cluster::new` (hostname,…,crowdstrike_aid), also
+/// registered with the fake Falcon: like a real one, it acts only on AIDs
+/// of devices it knows.
+fn inventory(vendor: &FakeVendor, rows: &str) -> String {
+    for line in rows.lines().filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split(',').collect();
+        vendor.register(cols[0], cols[cols.len() - 1]);
+    }
+    rows.to_owned()
+}
+
 async fn wait_until<F, Fut>(what: &str, secs: u64, f: F)
 where
     F: Fn() -> Fut,
@@ -105,6 +116,7 @@ async fn two_replicas_lose_nothing_and_act_once_when_one_is_killed_mid_run() {
             )
         })
         .collect();
+    let assets = inventory(&vendor, &assets);
     let c = Cluster::new(&db.url, &vendor.url, "2s", EXTRA, &assets).await;
     let mut a = c.start().await;
     let b = c.start().await;
@@ -294,14 +306,11 @@ async fn a_postgres_outage_turns_readiness_red_then_green_and_loses_nothing_acce
     let db = TestDb::postgres().await;
     let vendor = FakeVendor::start().await;
     let proxy = Proxy::start(&postgres_host_port(&db.url)).await;
-    let c = Cluster::new(
-        &db.url,
-        &vendor.url,
-        "2s",
-        EXTRA,
+    let assets = inventory(
+        &vendor,
         "ws-o1,,workstation,corp,,,aid-ws-o1\nws-o2,,workstation,corp,,,aid-ws-o2\n",
-    )
-    .await;
+    );
+    let c = Cluster::new(&db.url, &vendor.url, "2s", EXTRA, &assets).await;
     let p = c.start_with_url(&through(&db.url, proxy.port)).await;
     let ready = |p: &Proc| {
         let (http, url) = (c.http.clone(), format!("{}/readyz", p.url));
@@ -361,6 +370,7 @@ async fn two_worker_processes_never_execute_the_same_job_twice() {
     let assets: String = (0..200)
         .map(|i| format!("ws-j{i},,workstation,corp,,,aid-ws-j{i}\n"))
         .collect();
+    let assets = inventory(&vendor, &assets);
     let c = Cluster::new(&db.url, &vendor.url, "2s", EXTRA, &assets).await;
     // 200 alerts stored with their pipeline jobs unclaimed, as if their
     // replica died right after the commit: both processes race for them.
@@ -411,7 +421,13 @@ async fn two_worker_processes_never_execute_the_same_job_twice() {
     for i in 0..200 {
         assert_eq!(vendor.contain_requests(&format!("aid-ws-j{i}")), 1);
     }
-    assert_eq!(isolations(&c).await.len(), 200);
+    // The vendor knew every AID, so every decision ends contained (a
+    // refused AID would end it failed while the counts above still held).
+    wait_until("every decision contained", 30, || async {
+        let d = isolations(&c).await;
+        d.len() == 200 && d.iter().all(|d| d.state == "contained")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -419,14 +435,11 @@ async fn a_process_killed_in_a_veto_window_or_mid_call_acts_exactly_once_after_r
     let db = TestDb::postgres().await;
     let vendor = FakeVendor::start().await;
     *vendor.state.idempotent.lock().unwrap() = true;
-    let c = Cluster::new(
-        &db.url,
-        &vendor.url,
-        "2s",
-        EXTRA,
+    let assets = inventory(
+        &vendor,
         "srv-r,,server,prod,,,aid-srv-r\nws-r,,workstation,corp,,,aid-ws-r\n",
-    )
-    .await;
+    );
+    let c = Cluster::new(&db.url, &vendor.url, "2s", EXTRA, &assets).await;
     // 1. Killed during the server's 2 s veto window.
     let mut a = c.start().await;
     assert_eq!(

@@ -30,6 +30,7 @@ pub mod entra;
 mod http;
 mod oauth;
 pub mod okta;
+mod resolve;
 pub mod sentinelone;
 pub mod webhook;
 
@@ -82,8 +83,9 @@ pub struct ExecRequest {
     pub target: ActionTarget,
     /// Vendor ids from the asset/identity record (`crowdstrike_aid`,
     /// `mde_machine_id`, `s1_agent_id`, `okta_user_id`, `entra_user_id`,
-    /// `ec2_instance_id`, `aws_region`). Connectors fall back to
-    /// `target.value` when their id is missing.
+    /// `ec2_instance_id`, `aws_region`). When its id is missing a connector
+    /// resolves `target.value` through the vendor's lookup API or fails; it
+    /// never sends the name as the id (DESIGN §3a.2, see [`resolve`]).
     pub attributes: BTreeMap<String, String>,
     /// State saved by the forward action (e.g. EC2's previous security
     /// groups), handed to the inverse action.
@@ -93,13 +95,15 @@ pub struct ExecRequest {
 }
 
 impl ExecRequest {
-    /// The vendor id for the target: the named attribute, else `target.value`.
-    pub fn vendor_id(&self, attribute: &str) -> &str {
+    /// The vendor id for the target from its record's attribute, if it has
+    /// one. There is deliberately no fallback to the target's name: a name
+    /// where the vendor expects an id fails at the vendor, or worse, matches
+    /// something else.
+    pub fn vendor_id(&self, attribute: &str) -> Option<&str> {
         self.attributes
             .get(attribute)
             .map(String::as_str)
             .filter(|v| !v.trim().is_empty())
-            .unwrap_or(&self.target.value)
     }
 
     /// The idempotency key of this attempt's direction: `dec-42:isolate_host`

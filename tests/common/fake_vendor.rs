@@ -1,6 +1,15 @@
 //! A fake vendor on 127.0.0.1 that records every request: CrowdStrike
-//! Falcon (OAuth2 token, contain / lift, device status) and a generic
-//! webhook receiver. Tests read `requests()` to count what cordon sent.
+//! Falcon (OAuth2 token, hostname query, contain / lift, device status) and a
+//! generic webhook receiver. Tests read `requests()` to count what cordon sent.
+//!
+//! Like a real Falcon it knows its devices: the hosts of
+//! `config/assets.example.csv` with their `crowdstrike_aid`, plus whatever a
+//! test adds with [`FakeVendor::register`]. An AID it does not know is
+//! refused the way vendor-apis.md §1.2 describes per-host failures: a 202
+//! whose `errors[]` holds a code-404 entry naming the id and whose
+//! `resources` lacks it (nothing is contained); a device read of unknown ids
+//! answers 404 with the same kind of entry. The hostname query takes only an
+//! FQL `hostname:'…'` filter (400 otherwise).
 #![allow(dead_code)]
 
 use axum::Router;
@@ -41,6 +50,31 @@ pub struct VendorState {
     /// Behave like Falcon for repeats: a contain of a contained host answers
     /// 409 (cordon reads it as "already done") instead of acting again.
     pub idempotent: Mutex<bool>,
+    /// The devices Falcon knows: (hostname, AID).
+    pub devices: Mutex<Vec<(String, String)>>,
+}
+
+impl VendorState {
+    fn knows(&self, aid: &str) -> bool {
+        self.devices.lock().unwrap().iter().any(|(_, a)| a == aid)
+    }
+}
+
+/// (hostname, crowdstrike_aid) of every row of the example inventory that
+/// has an AID.
+fn example_devices() -> Vec<(String, String)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/assets.example.csv");
+    let text = std::fs::read_to_string(path).expect("read assets.example.csv");
+    let mut rows = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(',').map(str::trim).collect::<Vec<_>>());
+    let header = rows.next().expect("assets header");
+    let col = |name: &str| header.iter().position(|h| *h == name).expect("column");
+    let (host, aid) = (col("hostname"), col("crowdstrike_aid"));
+    rows.filter(|r| r.get(aid).is_some_and(|a| !a.is_empty()))
+        .map(|r| (r[host].to_owned(), r[aid].to_owned()))
+        .collect()
 }
 
 #[derive(Clone)]
@@ -57,8 +91,10 @@ impl FakeVendor {
     pub async fn start_on(addr: &str) -> FakeVendor {
         let state = Arc::new(VendorState::default());
         *state.device_status.lock().unwrap() = "contained".into();
+        *state.devices.lock().unwrap() = example_devices();
         let app = Router::new()
             .route("/oauth2/token", post(token))
+            .route("/devices/queries/devices/v1", get(device_query))
             .route("/devices/entities/devices-actions/v2", post(device_action))
             .route("/devices/entities/devices/v2", get(device_status))
             .route("/hook", post(hook))
@@ -72,6 +108,24 @@ impl FakeVendor {
             let _ = axum::serve(listener, app).await;
         });
         FakeVendor { url, state }
+    }
+
+    /// Makes Falcon know one more device (a host outside the example
+    /// inventory, or a second device under a known hostname).
+    pub fn register(&self, hostname: &str, aid: &str) {
+        self.state
+            .devices
+            .lock()
+            .unwrap()
+            .push((hostname.to_owned(), aid.to_owned()));
+    }
+
+    /// Hostname queries received (`GET /devices/queries/devices/v1`).
+    pub fn lookups(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == "/devices/queries/devices/v1")
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -180,6 +234,7 @@ async fn device_action(
         .iter()
         .filter_map(|x| x.as_str().map(str::to_owned))
         .collect();
+    let (aids, unknown): (Vec<String>, Vec<String>) = aids.into_iter().partition(|a| s.knows(a));
     let mut repeat = false;
     {
         let mut c = s.contained.lock().unwrap();
@@ -222,16 +277,60 @@ async fn device_action(
     if repeat {
         return (StatusCode::CONFLICT, "host already contained").into_response();
     }
-    let ids = aids;
+    let errors: Vec<_> = unknown
+        .iter()
+        .map(|a| serde_json::json!({"code": 404, "message": format!("Device not found: {a}")}))
+        .collect();
     (
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({
             "meta": {"trace_id": "trace-fake"},
-            "resources": ids.iter().map(|i| serde_json::json!({"id": i})).collect::<Vec<_>>(),
-            "errors": []
+            "resources": aids.iter().map(|i| serde_json::json!({"id": i})).collect::<Vec<_>>(),
+            "errors": errors
         })),
     )
         .into_response()
+}
+
+/// `GET /devices/queries/devices/v1?filter=hostname:'…'`: the AIDs of the
+/// devices with that hostname (case-insensitive, as Falcon compares them).
+async fn device_query(
+    State(s): State<Arc<VendorState>>,
+    Query(q): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    record(&s, &method, &uri, &headers, &Bytes::new());
+    let filter = q.get("filter").cloned().unwrap_or_default();
+    let name = filter
+        .strip_prefix("hostname:'")
+        .and_then(|f| f.strip_suffix('\''))
+        .filter(|n| !n.contains('\''));
+    let Some(name) = name else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "meta": {}, "resources": [],
+                "errors": [{"code": 400, "message": format!("Invalid filter: {filter}")}]
+            })),
+        )
+            .into_response();
+    };
+    let aids: Vec<String> = s
+        .devices
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(h, _)| h.eq_ignore_ascii_case(name))
+        .map(|(_, a)| a.clone())
+        .collect();
+    axum::Json(serde_json::json!({
+        "meta": {"pagination": {"offset": 0, "limit": 100, "total": aids.len()}},
+        "resources": aids,
+        "errors": []
+    }))
+    .into_response()
 }
 
 async fn device_status(
@@ -240,12 +339,24 @@ async fn device_status(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> impl IntoResponse {
+) -> axum::response::Response {
     record(&s, &method, &uri, &headers, &Bytes::new());
+    let aid = q.get("ids").cloned().unwrap_or_default();
+    if !s.knows(&aid) {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "meta": {}, "resources": [],
+                "errors": [{"code": 404, "message": format!("Device not found: {aid}")}]
+            })),
+        )
+            .into_response();
+    }
     let status = s.device_status.lock().unwrap().clone();
     axum::Json(serde_json::json!({
-        "resources": [{"device_id": q.get("ids").cloned().unwrap_or_default(), "status": status}]
+        "resources": [{"device_id": aid, "status": status}]
     }))
+    .into_response()
 }
 
 async fn hook(

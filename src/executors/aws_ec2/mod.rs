@@ -14,6 +14,13 @@
 //! `ModifyNetworkInterfaceAttribute` (vendor-apis.md §6.1), and the saved
 //! state keeps the groups of every ENI. EC2 has no field for the decision id
 //! in these calls.
+//!
+//! The instance is the `ec2_instance_id` of the target's record, else the
+//! target itself when it has the shape of an instance id (`i-` and 8 or 17
+//! hex digits). Any other name is refused before a request: the lookups EC2
+//! offers by name are a `Name` tag, which anyone allowed to tag can set on
+//! any instance and which need not be unique, and private DNS names, which
+//! are re-used after an instance ends. Neither is safe to quarantine by.
 
 pub mod sigv4;
 mod xml;
@@ -23,6 +30,7 @@ mod tests;
 
 use super::config::{self, ConfigError, Secret};
 use super::http::{self, Reply};
+use super::resolve::VendorId;
 use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
 use crate::domain::ActionKind;
 use serde::Deserialize;
@@ -30,6 +38,8 @@ use std::time::Duration;
 
 const NAME: &str = "aws_ec2";
 const VERSION: &str = "2016-11-15";
+/// The record attribute that carries the instance id.
+const ATTR: &str = "ec2_instance_id";
 
 /// `[aws_ec2]` in connectors.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -385,6 +395,32 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The instance to act on: the record's id, else the target when it is an
+/// instance id itself; a permanent error naming the target otherwise.
+fn instance_id(req: &ExecRequest) -> Result<String, ExecError> {
+    if let Some(known) = VendorId::known(req, ATTR) {
+        return Ok(known.id);
+    }
+    let v = req.target.value.as_str();
+    if is_instance_id(v) {
+        return Ok(v.to_owned());
+    }
+    Err(ExecError::permanent(format!(
+        "{NAME}: {v:?} is not an EC2 instance id (i- and 8 or 17 hex digits) and the \
+         target has no {ATTR} on its record; instances are not guessed from tags or names"
+    )))
+}
+
+/// `i-` followed by 8 (older) or 17 lower-case hex digits.
+fn is_instance_id(v: &str) -> bool {
+    v.strip_prefix("i-").is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 fn params(action: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut p = vec![
         ("Action".to_owned(), action.to_owned()),
@@ -448,7 +484,7 @@ impl Executor for AwsEc2 {
     }
 
     fn id_attribute(&self) -> Option<&str> {
-        Some("ec2_instance_id")
+        Some(ATTR)
     }
 
     async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
@@ -463,7 +499,7 @@ impl Executor for AwsEc2 {
             return Ok(ExecOutcome::dry_run());
         }
         let region = self.region(req);
-        let instance = req.vendor_id("ec2_instance_id");
+        let instance = &instance_id(req)?;
         let state = self.describe(region, instance).await?;
         let plan = self.plan(req, &state)?;
         if plan.satisfied_by(&state) {
@@ -516,9 +552,7 @@ impl Executor for AwsEc2 {
         if outcome.dry_run || self.dry_run || outcome.confirmed {
             return Ok(Confirmation::Confirmed);
         }
-        let state = self
-            .describe(self.region(req), req.vendor_id("ec2_instance_id"))
-            .await?;
+        let state = self.describe(self.region(req), &instance_id(req)?).await?;
         Ok(if self.plan(req, &state)?.satisfied_by(&state) {
             Confirmation::Confirmed
         } else {

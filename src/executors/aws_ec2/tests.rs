@@ -3,7 +3,7 @@ use crate::domain::ActionTarget;
 use crate::executors::tests::{env, request};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use wiremock::matchers::{body_string_contains, header, method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn connector(server: &MockServer, dry_run: bool) -> AwsEc2 {
     let cfg = AwsEc2Config {
@@ -360,4 +360,116 @@ async fn dry_run_sends_nothing() {
     assert!(ec2.execute(&quarantine_req()).await.unwrap().dry_run);
     ec2.healthcheck().await.unwrap();
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+/// An EC2 region that knows its instances and answers like the real one:
+/// an instance id it does not have is `InvalidInstanceID.NotFound` (or
+/// `.Malformed` when it is not shaped like one), 400, in both calls (§6.2).
+struct Region(Vec<&'static str>);
+
+impl Respond for Region {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
+            .into_owned()
+            .collect();
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let id = get("InstanceId.1")
+            .or_else(|| get("InstanceId"))
+            .unwrap_or_default();
+        if !id.starts_with("i-") {
+            return ResponseTemplate::new(400)
+                .set_body_string(error_xml("InvalidInstanceID.Malformed"));
+        }
+        if !self.0.contains(&id.as_str()) {
+            return ResponseTemplate::new(400)
+                .set_body_string(error_xml("InvalidInstanceID.NotFound"));
+        }
+        match get("Action").as_deref() {
+            Some("DescribeInstances") => ResponseTemplate::new(200)
+                .set_body_string(describe_xml(&["sg-a"], 1).replace("i-1", &id)),
+            Some("ModifyInstanceAttribute") => {
+                ResponseTemplate::new(200).set_body_string(MODIFY_OK)
+            }
+            _ => ResponseTemplate::new(400).set_body_string(error_xml("InvalidAction")),
+        }
+    }
+}
+
+async fn region(server: &MockServer, instances: &[&'static str]) {
+    Mock::given(method("POST"))
+        .respond_with(Region(instances.to_vec()))
+        .mount(server)
+        .await;
+}
+
+fn form_of(r: &Request) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+#[tokio::test]
+async fn a_target_that_is_an_instance_id_is_used_as_is_without_the_attribute() {
+    let server = MockServer::start().await;
+    region(&server, &["i-0abc123def4567890", "i-1234abcd"]).await;
+    let ec2 = connector(&server, false);
+    for id in ["i-0abc123def4567890", "i-1234abcd"] {
+        let r = request(ActionKind::QuarantineInstance, ActionTarget::cloud(id), &[]);
+        let out = ec2.execute(&r).await.unwrap();
+        assert_eq!(out.saved_state.unwrap()["instance_id"], id);
+    }
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got.len(), 4);
+    assert!(form_of(&got[1]).contains("InstanceId=i-0abc123def4567890&GroupId.1=sg-quarantine"));
+    assert!(form_of(&got[3]).contains("InstanceId=i-1234abcd&GroupId.1=sg-quarantine"));
+}
+
+#[tokio::test]
+async fn a_name_is_refused_before_any_request_and_the_error_names_it() {
+    let server = MockServer::start().await;
+    region(&server, &["i-0abc123def4567890"]).await;
+    let ec2 = connector(&server, false);
+    for name in [
+        "web-01",
+        "i-xyz",
+        "i-0ABC123DEF4567890",
+        "i-0abc123def456789",
+        "ip-10-0-0-1.ec2.internal",
+    ] {
+        let r = request(
+            ActionKind::QuarantineInstance,
+            ActionTarget::cloud(name),
+            &[],
+        );
+        let err = ec2.execute(&r).await.unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("{name:?} is not an EC2 instance id")),
+            "{err}"
+        );
+        let host = request(ActionKind::IsolateHost, ActionTarget::host(name), &[]);
+        assert!(ec2.execute(&host).await.is_err());
+        let err = ec2.confirm(&r, &ExecOutcome::default()).await.unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_instance_id_the_region_does_not_have_is_a_permanent_error_and_nothing_is_modified() {
+    let server = MockServer::start().await;
+    region(&server, &["i-0abc123def4567890"]).await;
+    let r = request(
+        ActionKind::QuarantineInstance,
+        ActionTarget::cloud("i-0fff000fff000fff0"),
+        &[],
+    );
+    let err = connector(&server, false).execute(&r).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(
+        err.to_string().contains("InvalidInstanceID.NotFound"),
+        "{err}"
+    );
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(form_of(&got[0]).starts_with("Action=DescribeInstances"));
 }

@@ -7,10 +7,18 @@
 //! 409) means the host is already in that state. The contain call has no field
 //! for the decision id (vendor-apis.md §9), so `meta.trace_id` is kept as the
 //! vendor reference instead. Confirmation reads the device `status`.
+//!
+//! A host without a `crowdstrike_aid` on its record is looked up by hostname
+//! (`GET /devices/queries/devices/v1?filter=hostname:'…'`, FQL) and acted on
+//! only when exactly one device answers; the hostname is never sent as an AID.
+//! The filter is built only from names made of letters, digits, `.`, `-` and
+//! `_`: anything else is refused rather than escaped, so an alert-supplied
+//! name cannot widen the filter to other devices.
 
 use super::config::{self, ConfigError, Secret};
 use super::http::{self, Reply};
 use super::oauth::TokenSource;
+use super::resolve::{self, VendorId};
 use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
 use crate::domain::ActionKind;
 use serde::Deserialize;
@@ -20,6 +28,8 @@ use std::time::Duration;
 mod tests;
 
 const NAME: &str = "crowdstrike";
+/// The record attribute that carries the agent id.
+const ATTR: &str = "crowdstrike_aid";
 
 /// `[crowdstrike]` in connectors.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -111,10 +121,64 @@ impl CrowdStrike {
         let json = reply.json();
         let status = json["resources"]
             .as_array()
-            .and_then(|r| r.iter().find(|d| d["device_id"] == aid).or(r.first()))
+            .and_then(|r| r.iter().find(|d| d["device_id"] == aid))
             .and_then(|d| d["status"].as_str())
             .ok_or_else(|| ExecError::permanent(format!("{NAME}: device {aid} not found")))?;
         Ok(status.to_owned())
+    }
+
+    /// The target's AID: from its record, from this decision's forward
+    /// lookup, or looked up now by hostname (exactly one device, else a
+    /// permanent error naming the host).
+    async fn aid(&self, req: &ExecRequest) -> Result<VendorId, ExecError> {
+        if let Some(known) = VendorId::known(req, ATTR) {
+            return Ok(known);
+        }
+        let host = fql_hostname(&req.target.value)?;
+        let url = format!("{}/devices/queries/devices/v1", self.base);
+        let filter = format!("hostname:'{host}'");
+        let reply = self
+            .tokens
+            .send(|auth| {
+                self.http
+                    .get(&url)
+                    .query(&[("filter", filter.as_str())])
+                    .header("authorization", auth)
+                    .header("accept", "application/json")
+            })
+            .await?;
+        if !reply.status.is_success() {
+            return Err(http::classify(NAME, "device lookup", &reply));
+        }
+        let ids = reply.json()["resources"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let aid = resolve::exactly_one(NAME, "CrowdStrike device", ATTR, host, ids)?;
+        Ok(VendorId::looked_up(ATTR, aid))
+    }
+}
+
+/// A hostname that can go between the quotes of an FQL filter as it is.
+/// FQL has operators (`+`, `,`, `*`, `!`, `[`, …) and quoting of its own;
+/// rather than trust an escape for them, names with anything but letters,
+/// digits, `.`, `-` and `_` (all a DNS or NetBIOS name needs) are refused.
+fn fql_hostname(name: &str) -> Result<&str, ExecError> {
+    let name = resolve::lookup_name(NAME, "CrowdStrike device", name)?;
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        Ok(name)
+    } else {
+        Err(ExecError::permanent(format!(
+            "{NAME}: will not look up host {name:?}: a Falcon hostname filter only takes \
+             letters, digits, '.', '-' and '_'; put the crowdstrike_aid on its record"
+        )))
     }
 }
 
@@ -138,12 +202,16 @@ fn contain_result(aid: &str, reply: &Reply) -> Result<ExecOutcome, ExecError> {
     let accepted = json["resources"]
         .as_array()
         .is_some_and(|r| r.iter().any(|d| d["id"] == aid));
-    if let Some(e) = errors.first()
-        && !accepted
-    {
+    if !accepted {
+        // Falcon reports a per-host failure (an unknown AID: code 404) as an
+        // `errors[]` entry in an otherwise normal 202; the host is then
+        // missing from `resources`.
+        let why = errors
+            .first()
+            .map(|e| format!("{} {}", e["code"], e["message"]))
+            .unwrap_or_else(|| "not in the accepted resources".into());
         return Err(ExecError::permanent(format!(
-            "{NAME}: device action refused for {aid}: {} {}",
-            e["code"], e["message"]
+            "{NAME}: device action refused for {aid}: {why}"
         )));
     }
     Ok(ExecOutcome {
@@ -163,7 +231,7 @@ impl Executor for CrowdStrike {
     }
 
     fn id_attribute(&self) -> Option<&str> {
-        Some("crowdstrike_aid")
+        Some(ATTR)
     }
 
     async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
@@ -173,9 +241,9 @@ impl Executor for CrowdStrike {
         if self.dry_run {
             return Ok(ExecOutcome::dry_run());
         }
-        let aid = req.vendor_id("crowdstrike_aid");
+        let aid = self.aid(req).await?;
         let url = format!("{}/devices/entities/devices-actions/v2", self.base);
-        let body = serde_json::json!({ "ids": [aid] });
+        let body = serde_json::json!({ "ids": [aid.id] });
         let reply = self
             .tokens
             .send(|auth| {
@@ -187,7 +255,7 @@ impl Executor for CrowdStrike {
                     .json(&body)
             })
             .await?;
-        contain_result(aid, &reply)
+        contain_result(&aid.id, &reply).map(|out| aid.remember(out))
     }
 
     async fn confirm(
@@ -198,7 +266,8 @@ impl Executor for CrowdStrike {
         if outcome.dry_run || self.dry_run {
             return Ok(Confirmation::Confirmed);
         }
-        let status = self.device_status(req.vendor_id("crowdstrike_aid")).await?;
+        let aid = self.aid(req).await?;
+        let status = self.device_status(&aid.id).await?;
         let done = match req.action {
             ActionKind::IsolateHost => "contained",
             _ => "normal",

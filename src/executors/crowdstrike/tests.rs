@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::ActionTarget;
 use crate::executors::tests::{env, request};
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn connector(server: &MockServer, dry_run: bool) -> CrowdStrike {
     let cfg = CrowdStrikeConfig {
@@ -73,22 +73,6 @@ async fn contain_posts_the_aid_with_a_bearer_token_and_two_calls_fetch_one_token
 }
 
 #[tokio::test]
-async fn lift_containment_falls_back_to_the_target_value_without_an_aid() {
-    let server = MockServer::start().await;
-    token_mock(&server, "tok-1", 1).await;
-    Mock::given(method("POST"))
-        .and(path("/devices/entities/devices-actions/v2"))
-        .and(query_param("action_name", "lift_containment"))
-        .and(body_json(serde_json::json!({"ids": ["aid-1"]})))
-        .respond_with(accepted())
-        .expect(1)
-        .mount(&server)
-        .await;
-    let req = request(ActionKind::ReleaseHost, ActionTarget::host("aid-1"), &[]);
-    connector(&server, false).execute(&req).await.unwrap();
-}
-
-#[tokio::test]
 async fn a_401_drops_the_cached_token_and_retries_once_with_a_fresh_one() {
     let server = MockServer::start().await;
     token_mock(&server, "old", 1).await;
@@ -131,25 +115,6 @@ async fn an_already_contained_host_reported_as_409_in_errors_counts_as_success()
         .await
         .unwrap();
     assert!(out.already);
-}
-
-#[tokio::test]
-async fn a_per_host_error_other_than_409_is_permanent() {
-    let server = MockServer::start().await;
-    token_mock(&server, "tok", 1).await;
-    Mock::given(method("POST"))
-        .and(path("/devices/entities/devices-actions/v2"))
-        .respond_with(ResponseTemplate::new(202).set_body_json(serde_json::json!({
-            "meta": {}, "resources": [],
-            "errors": [{"code": 404, "message": "aid-1 not found"}]
-        })))
-        .mount(&server)
-        .await;
-    let err = connector(&server, false)
-        .execute(&contain_req())
-        .await
-        .unwrap_err();
-    assert!(!err.is_retryable(), "{err}");
 }
 
 async fn answer(status: u16, retry_after: Option<&str>) -> ExecError {
@@ -259,4 +224,242 @@ async fn a_redirect_is_not_followed_with_the_token_and_is_permanent() {
         .await
         .unwrap_err();
     assert!(!err.is_retryable(), "{err}");
+}
+
+/// A Falcon that knows its devices (hostname, AID) and refuses what the real
+/// one refuses: the hostname query takes only `hostname:'…'` (400 otherwise)
+/// and answers the matching AIDs; a device action on an unknown AID answers
+/// 202 with a code-404 `errors[]` entry naming it and no resource for it
+/// (vendor-apis.md §1.2: per-host failures come back in the same response);
+/// a device read of an unknown AID answers 404.
+struct Falcon(Vec<(&'static str, &'static str)>);
+
+impl Falcon {
+    fn envelope(
+        status: u16,
+        resources: serde_json::Value,
+        errors: serde_json::Value,
+    ) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_json(serde_json::json!({
+            "meta": {"trace_id": "trace-f"}, "resources": resources, "errors": errors
+        }))
+    }
+
+    fn known(&self, aid: &str) -> bool {
+        self.0.iter().any(|(_, a)| *a == aid)
+    }
+
+    fn lookup(&self, req: &Request) -> ResponseTemplate {
+        let filter = req
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "filter")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let name = filter
+            .strip_prefix("hostname:'")
+            .and_then(|f| f.strip_suffix('\''))
+            .filter(|n| !n.contains('\''));
+        let Some(name) = name else {
+            let e =
+                serde_json::json!([{"code": 400, "message": format!("invalid filter {filter}")}]);
+            return Self::envelope(400, serde_json::json!([]), e);
+        };
+        let aids: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(h, _)| h.eq_ignore_ascii_case(name))
+            .map(|(_, a)| *a)
+            .collect();
+        Self::envelope(200, serde_json::json!(aids), serde_json::json!([]))
+    }
+
+    fn action(&self, req: &Request) -> ResponseTemplate {
+        let body: serde_json::Value = req.body_json().unwrap_or_default();
+        let ids: Vec<String> = body["ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let (ok, unknown): (Vec<String>, Vec<String>) =
+            ids.into_iter().partition(|a| self.known(a));
+        let resources: Vec<_> = ok.iter().map(|a| serde_json::json!({"id": a})).collect();
+        let errors: Vec<_> = unknown
+            .iter()
+            .map(|a| serde_json::json!({"code": 404, "message": format!("Device not found: {a}")}))
+            .collect();
+        Self::envelope(202, serde_json::json!(resources), serde_json::json!(errors))
+    }
+
+    fn read(&self, req: &Request) -> ResponseTemplate {
+        let ids: Vec<String> = req
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k == "ids")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        let found: Vec<_> = ids
+            .iter()
+            .filter(|a| self.known(a))
+            .map(|a| serde_json::json!({"device_id": a, "status": "contained"}))
+            .collect();
+        if found.is_empty() {
+            let e = serde_json::json!([{"code": 404, "message": format!("Devices not found: {ids:?}")}]);
+            return Self::envelope(404, serde_json::json!([]), e);
+        }
+        Self::envelope(200, serde_json::json!(found), serde_json::json!([]))
+    }
+}
+
+impl Respond for Falcon {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        match (req.method.as_str(), req.url.path()) {
+            ("GET", "/devices/queries/devices/v1") => self.lookup(req),
+            ("POST", "/devices/entities/devices-actions/v2") => self.action(req),
+            ("GET", "/devices/entities/devices/v2") => self.read(req),
+            _ => ResponseTemplate::new(404),
+        }
+    }
+}
+
+/// A Falcon at `server` with these (hostname, AID) devices, expecting
+/// `tokens` token requests.
+async fn falcon(server: &MockServer, devices: &[(&'static str, &'static str)], tokens: u64) {
+    token_mock(server, "tok", tokens).await;
+    Mock::given(header("authorization", "Bearer tok"))
+        .respond_with(Falcon(devices.to_vec()))
+        .mount(server)
+        .await;
+}
+
+/// The requests the connector sent to one path.
+async fn sent(server: &MockServer, p: &str) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == p)
+        .collect()
+}
+
+const LOOKUP: &str = "/devices/queries/devices/v1";
+const ACTION: &str = "/devices/entities/devices-actions/v2";
+
+#[tokio::test]
+async fn a_host_without_an_aid_is_looked_up_by_hostname_and_contained_by_its_aid() {
+    let server = MockServer::start().await;
+    falcon(&server, &[("ws-9", "aid-9"), ("ws-10", "aid-10")], 1).await;
+    let cs = connector(&server, false);
+    let req = request(ActionKind::IsolateHost, ActionTarget::host("ws-9"), &[]);
+    let out = cs.execute(&req).await.unwrap();
+    let lookups = sent(&server, LOOKUP).await;
+    assert_eq!(lookups.len(), 1);
+    let filter: Vec<_> = lookups[0].url.query_pairs().collect();
+    assert_eq!(filter, [("filter".into(), "hostname:'ws-9'".into())]);
+    let actions = sent(&server, ACTION).await;
+    assert_eq!(actions.len(), 1);
+    assert_eq!(
+        actions[0].body_json::<serde_json::Value>().unwrap(),
+        serde_json::json!({"ids": ["aid-9"]})
+    );
+    // The confirmation and the inverse act on the device the lookup found,
+    // without looking the name up again (the engine hands the saved state
+    // back as `previous`).
+    let mut confirm = req.clone();
+    confirm.previous = out.saved_state.clone();
+    assert_eq!(
+        cs.confirm(&confirm, &out).await.unwrap(),
+        Confirmation::Confirmed
+    );
+    let mut release = request(ActionKind::ReleaseHost, ActionTarget::host("ws-9"), &[]);
+    release.previous = out.saved_state.clone();
+    cs.execute(&release).await.unwrap();
+    assert_eq!(sent(&server, LOOKUP).await.len(), 1, "looked up once");
+    let reads = sent(&server, "/devices/entities/devices/v2").await;
+    assert_eq!(reads[0].url.query(), Some("ids=aid-9"));
+    let lift = &sent(&server, ACTION).await[1];
+    assert!(lift.url.query().unwrap().contains("lift_containment"));
+    assert_eq!(
+        lift.body_json::<serde_json::Value>().unwrap(),
+        serde_json::json!({"ids": ["aid-9"]})
+    );
+}
+
+#[tokio::test]
+async fn a_confirmation_without_the_saved_aid_looks_the_host_up_again() {
+    let server = MockServer::start().await;
+    falcon(&server, &[("ws-9", "aid-9")], 1).await;
+    let req = request(ActionKind::IsolateHost, ActionTarget::host("ws-9"), &[]);
+    let state = connector(&server, false)
+        .confirm(&req, &ExecOutcome::default())
+        .await
+        .unwrap();
+    assert_eq!(state, Confirmation::Confirmed);
+    let reads = sent(&server, "/devices/entities/devices/v2").await;
+    assert_eq!(reads[0].url.query(), Some("ids=aid-9"));
+}
+
+#[tokio::test]
+async fn an_unknown_host_is_a_permanent_error_naming_it_and_nothing_is_contained() {
+    let server = MockServer::start().await;
+    falcon(&server, &[("ws-9", "aid-9")], 1).await;
+    let req = request(ActionKind::IsolateHost, ActionTarget::host("ws-404"), &[]);
+    let err = connector(&server, false).execute(&req).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no CrowdStrike device named \"ws-404\""),
+        "{err}"
+    );
+    assert!(sent(&server, ACTION).await.is_empty());
+}
+
+#[tokio::test]
+async fn two_devices_with_the_hostname_are_ambiguous_and_nothing_is_contained() {
+    let server = MockServer::start().await;
+    falcon(&server, &[("ws-9", "aid-9"), ("WS-9", "aid-9-reimaged")], 1).await;
+    let req = request(ActionKind::IsolateHost, ActionTarget::host("ws-9"), &[]);
+    let err = connector(&server, false).execute(&req).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("2 CrowdStrike devices named \"ws-9\": ambiguous"),
+        "{msg}"
+    );
+    assert!(sent(&server, ACTION).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_hostname_that_could_widen_the_fql_filter_is_refused_before_any_request() {
+    let server = MockServer::start().await;
+    falcon(&server, &[("ws-9", "aid-9")], 0).await;
+    for name in ["ws-9'+hostname:*'*", "ws-*", "ws 9", "ws-9,ws-10", ""] {
+        let req = request(ActionKind::IsolateHost, ActionTarget::host(name), &[]);
+        let err = connector(&server, false).execute(&req).await.unwrap_err();
+        assert!(!err.is_retryable(), "{name}: {err}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_aid_falcon_does_not_know_is_a_permanent_error_naming_it() {
+    let server = MockServer::start().await;
+    falcon(&server, &[("ws-9", "aid-9")], 1).await;
+    let req = request(
+        ActionKind::IsolateHost,
+        ActionTarget::host("ws-9"),
+        &[("crowdstrike_aid", "aid-gone")],
+    );
+    let cs = connector(&server, false);
+    let err = cs.execute(&req).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("aid-gone"), "{err}");
+    let err = cs.confirm(&req, &ExecOutcome::default()).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(
+        sent(&server, LOOKUP).await.is_empty(),
+        "a recorded AID is not second-guessed"
+    );
 }

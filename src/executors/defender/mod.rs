@@ -8,10 +8,16 @@
 //! isolate can get stuck pending). A 400 "Action is already in progress" is
 //! resolved the same way. The decision id travels in the required `Comment`.
 //! Confirmation polls `GET /api/machineactions/{id}`.
+//!
+//! A host without an `mde_machine_id` on its record is looked up with
+//! `GET /api/machines?$filter=computerDnsName eq '…'` (OData string literal,
+//! a quote doubled) and acted on only when exactly one machine answers; the
+//! name is never sent as a machine id.
 
 use super::config::{self, ConfigError};
 use super::http::{self, Reply};
 use super::oauth::TokenSource;
+use super::resolve::{self, VendorId};
 use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
 use crate::domain::ActionKind;
 use serde::Deserialize;
@@ -22,6 +28,8 @@ use std::time::Duration;
 mod tests;
 
 const NAME: &str = "defender";
+/// The record attribute that carries the machine id.
+const ATTR: &str = "mde_machine_id";
 
 /// `[defender]` in connectors.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,7 +137,7 @@ impl Defender {
     /// The machine's isolate/unisolate actions, newest first.
     async fn recent_actions(&self, machine: &str) -> Result<Vec<Value>, ExecError> {
         let url = format!("{}/api/machineactions", self.base);
-        let filter = format!("machineId eq '{}'", machine.replace('\'', "''"));
+        let filter = format!("machineId eq {}", odata_string(machine));
         let reply = self.get(&url, &[("$filter", filter)]).await?;
         if !reply.status.is_success() {
             return Err(http::classify(NAME, "machine action list", &reply));
@@ -150,51 +158,45 @@ impl Defender {
         Ok(actions)
     }
 
-    /// "Already" per §2.4: a same-type action in flight, or the last
-    /// successful isolate/unisolate is of the same type.
-    fn already(actions: &[Value], type_: &str) -> Option<ExecOutcome> {
-        let in_flight = actions.iter().find(|a| {
-            a["type"] == type_ && matches!(a["status"].as_str(), Some("Pending" | "InProgress"))
-        });
-        if let Some(a) = in_flight {
-            return Some(ExecOutcome {
-                vendor_ref: a["id"].as_str().map(str::to_owned),
-                already: true,
-                ..ExecOutcome::default()
-            });
+    /// The target's machine id: from its record, from this decision's
+    /// forward lookup, or looked up now by DNS name (exactly one machine,
+    /// else a permanent error naming the host).
+    async fn machine(&self, req: &ExecRequest) -> Result<VendorId, ExecError> {
+        if let Some(known) = VendorId::known(req, ATTR) {
+            return Ok(known);
         }
-        let last_done = actions.iter().find(|a| a["status"] == "Succeeded")?;
-        (last_done["type"] == type_).then(|| ExecOutcome {
-            vendor_ref: last_done["id"].as_str().map(str::to_owned),
-            already: true,
-            confirmed: true,
-            ..ExecOutcome::default()
-        })
-    }
-}
-
-#[async_trait::async_trait]
-impl Executor for Defender {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn supports(&self, action: &ActionKind) -> bool {
-        Self::kind(action).is_some()
-    }
-
-    fn id_attribute(&self) -> Option<&str> {
-        Some("mde_machine_id")
-    }
-
-    async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
-        let (verb, type_) = Self::kind(&req.action).ok_or_else(|| {
-            ExecError::permanent(format!("{NAME}: cannot perform {}", req.action))
-        })?;
-        if self.dry_run {
-            return Ok(ExecOutcome::dry_run());
+        let name = resolve::lookup_name(NAME, "Defender machine", &req.target.value)?;
+        let filter = format!("computerDnsName eq {}", odata_string(name));
+        let reply = self
+            .get(
+                &format!("{}/api/machines", self.base),
+                &[("$filter", filter)],
+            )
+            .await?;
+        if !reply.status.is_success() {
+            return Err(http::classify(NAME, "machine lookup", &reply));
         }
-        let machine = req.vendor_id("mde_machine_id");
+        let ids = reply.json()["value"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let id = resolve::exactly_one(NAME, "Defender machine", ATTR, name, ids)?;
+        Ok(VendorId::looked_up(ATTR, id))
+    }
+
+    /// Isolates or releases one machine by id: skips when the machine's own
+    /// action list says it is already done, else posts the action.
+    async fn act(
+        &self,
+        req: &ExecRequest,
+        machine: &str,
+        verb: &str,
+        type_: &str,
+    ) -> Result<ExecOutcome, ExecError> {
         if let Some(out) = Self::already(&self.recent_actions(machine).await?, type_) {
             return Ok(out);
         }
@@ -242,6 +244,61 @@ impl Executor for Defender {
             };
         }
         Err(http::classify(NAME, verb, &reply))
+    }
+
+    /// "Already" per §2.4: a same-type action in flight, or the last
+    /// successful isolate/unisolate is of the same type.
+    fn already(actions: &[Value], type_: &str) -> Option<ExecOutcome> {
+        let in_flight = actions.iter().find(|a| {
+            a["type"] == type_ && matches!(a["status"].as_str(), Some("Pending" | "InProgress"))
+        });
+        if let Some(a) = in_flight {
+            return Some(ExecOutcome {
+                vendor_ref: a["id"].as_str().map(str::to_owned),
+                already: true,
+                ..ExecOutcome::default()
+            });
+        }
+        let last_done = actions.iter().find(|a| a["status"] == "Succeeded")?;
+        (last_done["type"] == type_).then(|| ExecOutcome {
+            vendor_ref: last_done["id"].as_str().map(str::to_owned),
+            already: true,
+            confirmed: true,
+            ..ExecOutcome::default()
+        })
+    }
+}
+
+/// An OData string literal: quoted, with a quote inside doubled, so a name
+/// cannot end the literal and add a clause of its own.
+fn odata_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+#[async_trait::async_trait]
+impl Executor for Defender {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn supports(&self, action: &ActionKind) -> bool {
+        Self::kind(action).is_some()
+    }
+
+    fn id_attribute(&self) -> Option<&str> {
+        Some(ATTR)
+    }
+
+    async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
+        let (verb, type_) = Self::kind(&req.action).ok_or_else(|| {
+            ExecError::permanent(format!("{NAME}: cannot perform {}", req.action))
+        })?;
+        if self.dry_run {
+            return Ok(ExecOutcome::dry_run());
+        }
+        let id = self.machine(req).await?;
+        let out = self.act(req, &id.id, verb, type_).await?;
+        Ok(id.remember(out))
     }
 
     async fn confirm(

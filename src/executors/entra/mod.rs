@@ -8,10 +8,18 @@
 //! so no new refresh token can be issued in between, §5.2). PATCHing the
 //! value the user already has is a 204 again, so there is no "already"
 //! answer to recognise. Graph has no field for the decision id (§9).
+//!
+//! Graph addresses a user as `/users/{id | userPrincipalName}`, so a user
+//! without an `entra_user_id` on their record is addressed by their UPN when
+//! the target is one (`local@domain`). A bare name is refused, not looked
+//! up: Graph has no one key for it (it could be `mailNickname`,
+//! `onPremisesSamAccountName` or a display name, none of them unique by
+//! rule), and a guessed filter could disable someone else's account.
 
 use super::config::{self, ConfigError};
 use super::http::{self, Reply};
 use super::oauth::TokenSource;
+use super::resolve::{self, VendorId};
 use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
 use crate::domain::ActionKind;
 use serde::Deserialize;
@@ -21,6 +29,8 @@ use std::time::Duration;
 mod tests;
 
 const NAME: &str = "entra";
+/// The record attribute that carries the user's object id.
+const ATTR: &str = "entra_user_id";
 
 /// `[entra]` in connectors.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +159,37 @@ impl Entra {
     }
 }
 
+/// The user as Graph's path takes it: the object id from the record, else
+/// the target's user principal name; anything else is a permanent error
+/// naming the user, before any request.
+fn graph_user(req: &ExecRequest) -> Result<String, ExecError> {
+    if let Some(known) = VendorId::known(req, ATTR) {
+        return Ok(known.id);
+    }
+    let name = resolve::lookup_name(NAME, "Entra user", &req.target.value)?;
+    if is_upn(name) {
+        return Ok(name.to_owned());
+    }
+    Err(ExecError::permanent(format!(
+        "{NAME}: {name:?} is not a user principal name (local@domain) and the user has no \
+         {ATTR} on their record; Graph cannot address a bare name"
+    )))
+}
+
+/// `local@domain.tld`: one `@`, something on each side, a dot in the domain.
+fn is_upn(name: &str) -> bool {
+    match name.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
 #[async_trait::async_trait]
 impl Executor for Entra {
     fn name(&self) -> &str {
@@ -163,7 +204,7 @@ impl Executor for Entra {
     }
 
     fn id_attribute(&self) -> Option<&str> {
-        Some("entra_user_id")
+        Some(ATTR)
     }
 
     async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
@@ -176,16 +217,16 @@ impl Executor for Entra {
         if self.dry_run {
             return Ok(ExecOutcome::dry_run());
         }
-        let user = req.vendor_id("entra_user_id");
+        let user = graph_user(req)?;
         match req.action {
             ActionKind::DisableUser => {
-                self.set_enabled(user, false).await?;
+                self.set_enabled(&user, false).await?;
                 if self.revoke_sessions_on_disable {
-                    self.revoke(user).await?;
+                    self.revoke(&user).await?;
                 }
             }
-            ActionKind::EnableUser => self.set_enabled(user, true).await?,
-            _ => self.revoke(user).await?,
+            ActionKind::EnableUser => self.set_enabled(&user, true).await?,
+            _ => self.revoke(&user).await?,
         }
         Ok(ExecOutcome {
             // Revocation has no state to poll beyond the timestamp.
@@ -207,11 +248,7 @@ impl Executor for Entra {
             ActionKind::EnableUser => true,
             _ => return Ok(Confirmation::Confirmed),
         };
-        let url = format!(
-            "{}/users/{}",
-            self.base,
-            http::segment(req.vendor_id("entra_user_id"))
-        );
+        let url = format!("{}/users/{}", self.base, http::segment(&graph_user(req)?));
         let reply = self
             .tokens
             .send(|auth| {

@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::ActionTarget;
 use crate::executors::tests::{assert_retry_after, env, request};
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn connector(server: &MockServer, dry_run: bool) -> Entra {
     let cfg = EntraConfig {
@@ -223,4 +223,117 @@ async fn revoke_sends_no_body_with_an_explicit_zero_length() {
     let revoke = got.last().unwrap();
     assert_eq!(revoke.headers.get("content-length").unwrap(), "0");
     assert!(revoke.body.is_empty());
+}
+
+/// A Graph tenant that knows its users (UPN, object id) and answers like
+/// the real one: `/v1.0/users/{id | userPrincipalName}` for a known user,
+/// 404 `Request_ResourceNotFound` naming it for anyone else (§5.3).
+struct Tenant(Vec<(&'static str, &'static str)>);
+
+impl Respond for Tenant {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let rest = req.url.path().strip_prefix("/v1.0/users/").unwrap_or("");
+        let key = rest.split('/').next().unwrap_or("");
+        let known = self
+            .0
+            .iter()
+            .any(|(upn, id)| *id == key || upn.eq_ignore_ascii_case(key));
+        if !known {
+            return ResponseTemplate::new(404).set_body_json(serde_json::json!({"error": {
+                "code": "Request_ResourceNotFound",
+                "message": format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present.")
+            }}));
+        }
+        match req.method.as_str() {
+            "PATCH" => ResponseTemplate::new(204),
+            "POST" => revoked(),
+            _ => ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"accountEnabled": false})),
+        }
+    }
+}
+
+async fn tenant(server: &MockServer, users: &[(&'static str, &'static str)], tokens: u64) {
+    token_mock(server, "g-tok", tokens).await;
+    Mock::given(header("authorization", "Bearer g-tok"))
+        .respond_with(Tenant(users.to_vec()))
+        .mount(server)
+        .await;
+}
+
+async fn graph_calls(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/v1.0/"))
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_user_without_an_object_id_is_addressed_by_their_upn() {
+    let server = MockServer::start().await;
+    tenant(&server, &[("jdoe@example.com", "u-1")], 1).await;
+    let entra = connector(&server, false);
+    let r = request(
+        ActionKind::DisableUser,
+        ActionTarget::user("jdoe@example.com"),
+        &[],
+    );
+    let out = entra.execute(&r).await.unwrap();
+    assert_eq!(
+        entra.confirm(&r, &out).await.unwrap(),
+        Confirmation::Confirmed
+    );
+    assert_eq!(
+        graph_calls(&server).await,
+        [
+            "PATCH /v1.0/users/jdoe@example.com",
+            "POST /v1.0/users/jdoe@example.com/revokeSignInSessions",
+            "GET /v1.0/users/jdoe@example.com",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_bare_name_is_refused_before_any_request_because_graph_cannot_address_it() {
+    let server = MockServer::start().await;
+    tenant(&server, &[("jdoe@example.com", "u-1")], 0).await;
+    let entra = connector(&server, false);
+    for name in ["jdoe", "jdoe@", "@example.com", "a@b@example.com"] {
+        let r = request(ActionKind::DisableUser, ActionTarget::user(name), &[]);
+        let err = entra.execute(&r).await.unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("{name:?} is not a user principal name")),
+            "{err}"
+        );
+        let err = entra
+            .confirm(&r, &ExecOutcome::default())
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_upn_is_a_permanent_error_and_no_session_is_revoked() {
+    let server = MockServer::start().await;
+    tenant(&server, &[("jdoe@example.com", "u-1")], 1).await;
+    let r = request(
+        ActionKind::DisableUser,
+        ActionTarget::user("ghost@example.com"),
+        &[],
+    );
+    let err = connector(&server, false).execute(&r).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("ghost@example.com"), "{err}");
+    assert_eq!(
+        graph_calls(&server).await,
+        ["PATCH /v1.0/users/ghost@example.com"]
+    );
 }

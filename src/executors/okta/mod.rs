@@ -8,9 +8,17 @@
 //! `DELETE /api/v1/users/{id}/sessions?oauthTokens=true`. On 429 the wait is
 //! taken from `X-Rate-Limit-Reset` (epoch seconds). Okta has no field for the
 //! decision id (§9).
+//!
+//! A user without an `okta_user_id` on their record is looked up with
+//! `GET /api/v1/users/{login}` (Okta takes a login there) and acted on by the
+//! `id` it answers; a 404 is a permanent error naming the user. Okta also
+//! answers that call for a user *id*, so the answer's `profile.login` must be
+//! the name asked for (or its short form before `@`): a value that only
+//! matches as another account's id is refused, not acted on.
 
 use super::config::{self, ConfigError, Secret};
 use super::http::{self, Reply};
+use super::resolve::{self, VendorId};
 use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
 use crate::domain::ActionKind;
 use serde::Deserialize;
@@ -20,6 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 mod tests;
 
 const NAME: &str = "okta";
+/// The record attribute that carries the user id.
+const ATTR: &str = "okta_user_id";
 
 /// `[okta]` in connectors.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +105,41 @@ impl Okta {
         Ok((status, !json["transitioningToStatus"].is_null()))
     }
 
+    /// The target's Okta id: from their record, from this decision's forward
+    /// lookup, or looked up now by login.
+    async fn user(&self, req: &ExecRequest) -> Result<VendorId, ExecError> {
+        if let Some(known) = VendorId::known(req, ATTR) {
+            return Ok(known);
+        }
+        let login = resolve::lookup_name(NAME, "Okta user", &req.target.value)?;
+        let reply = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/users/{}", http::segment(login)),
+            )
+            .await?;
+        if reply.status == reqwest::StatusCode::NOT_FOUND {
+            return Err(resolve::not_found(NAME, "Okta user", ATTR, login));
+        }
+        if !reply.status.is_success() {
+            return Err(classify("user lookup", &reply));
+        }
+        let json = reply.json();
+        let found = json["profile"]["login"].as_str().unwrap_or("");
+        if !login_matches(found, login) {
+            return Err(ExecError::permanent(format!(
+                "{NAME}: looking up the login {login:?} found the Okta user {found:?}, which \
+                 is not that login; put the okta_user_id on the record"
+            )));
+        }
+        match json["id"].as_str().filter(|id| !id.trim().is_empty()) {
+            Some(id) => Ok(VendorId::looked_up(ATTR, id.to_owned())),
+            None => Err(ExecError::permanent(format!(
+                "{NAME}: the user read for {login:?} carries no id"
+            ))),
+        }
+    }
+
     async fn lifecycle(
         &self,
         user: &str,
@@ -141,6 +186,16 @@ impl Okta {
     }
 }
 
+/// Whether the login Okta answered with is the one asked for: equal, or
+/// the asked name is its short form (the part before `@`), which Okta also
+/// accepts in the path. Logins are case-insensitive in Okta.
+fn login_matches(found: &str, asked: &str) -> bool {
+    found.eq_ignore_ascii_case(asked)
+        || found
+            .split_once('@')
+            .is_some_and(|(short, _)| short.eq_ignore_ascii_case(asked))
+}
+
 /// The common classification, plus Okta's `X-Rate-Limit-Reset` on 429.
 fn classify(what: &str, reply: &Reply) -> ExecError {
     let mut err = http::classify(NAME, what, reply);
@@ -181,7 +236,7 @@ impl Executor for Okta {
     }
 
     fn id_attribute(&self) -> Option<&str> {
-        Some("okta_user_id")
+        Some(ATTR)
     }
 
     async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
@@ -194,24 +249,26 @@ impl Executor for Okta {
         if self.dry_run {
             return Ok(ExecOutcome::dry_run());
         }
-        let user = req.vendor_id("okta_user_id");
-        match req.action {
+        let id = self.user(req).await?;
+        let user = id.id.as_str();
+        let out = match req.action {
             ActionKind::DisableUser => {
                 let out = self.lifecycle(user, "suspend", "SUSPENDED").await?;
                 if self.clear_sessions_on_disable {
                     self.clear_sessions(user).await?;
                 }
-                Ok(out)
+                out
             }
-            ActionKind::EnableUser => self.lifecycle(user, "unsuspend", "ACTIVE").await,
+            ActionKind::EnableUser => self.lifecycle(user, "unsuspend", "ACTIVE").await?,
             _ => {
                 self.clear_sessions(user).await?;
-                Ok(ExecOutcome {
+                ExecOutcome {
                     confirmed: true,
                     ..ExecOutcome::default()
-                })
+                }
             }
-        }
+        };
+        Ok(id.remember(out))
     }
 
     async fn confirm(
@@ -227,7 +284,8 @@ impl Executor for Okta {
             ActionKind::EnableUser => "ACTIVE",
             _ => return Ok(Confirmation::Confirmed),
         };
-        let (status, transitioning) = self.user_status(req.vendor_id("okta_user_id")).await?;
+        let id = self.user(req).await?;
+        let (status, transitioning) = self.user_status(&id.id).await?;
         Ok(if status == target && !transitioning {
             Confirmation::Confirmed
         } else {

@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::ActionTarget;
 use crate::executors::tests::{assert_retry_after, env, request};
 use wiremock::matchers::{header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn connector(server: &MockServer, dry_run: bool) -> Okta {
     let cfg = OktaConfig {
@@ -233,20 +233,19 @@ async fn dry_run_sends_nothing() {
 #[tokio::test]
 async fn a_hostile_user_name_from_an_alert_stays_inside_its_path_segment() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    org(&server, &[("admin@example.com", "00uadmin", "ACTIVE")]).await;
     let r = request(
         ActionKind::EnableUser,
         ActionTarget::user("x/../../../api/v1/users/admin"),
         &[],
     );
-    connector(&server, false).execute(&r).await.unwrap();
+    let err = connector(&server, false).execute(&r).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
     let got = server.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1, "only the lookup: {got:?}");
     assert_eq!(
         got[0].url.path(),
-        "/api/v1/users/x%2F..%2F..%2F..%2Fapi%2Fv1%2Fusers%2Fadmin/lifecycle/unsuspend"
+        "/api/v1/users/x%2F..%2F..%2F..%2Fapi%2Fv1%2Fusers%2Fadmin"
     );
 }
 
@@ -265,4 +264,186 @@ async fn lifecycle_calls_send_an_explicit_empty_body() {
     let got = server.received_requests().await.unwrap();
     assert_eq!(got[0].headers.get("content-length").unwrap(), "0");
     assert!(got[0].body.is_empty());
+}
+
+/// An Okta org that knows its users (login, id, status) and answers like the
+/// real one: `GET /api/v1/users/{id | login | unambiguous short login}` the
+/// user, else 404 `E0000007`; lifecycle and session calls on an unknown id
+/// 404 too.
+struct Org(Vec<(&'static str, &'static str, &'static str)>);
+
+fn not_found(what: &str) -> ResponseTemplate {
+    ResponseTemplate::new(404).set_body_json(serde_json::json!({
+        "errorCode": "E0000007", "errorSummary": format!("Not found: Resource not found: {what} (User)"),
+        "errorLink": "E0000007", "errorId": "oae1", "errorCauses": []
+    }))
+}
+
+impl Org {
+    fn find(&self, key: &str) -> Option<&(&'static str, &'static str, &'static str)> {
+        if let Some(u) = self
+            .0
+            .iter()
+            .find(|(login, id, _)| *id == key || login.eq_ignore_ascii_case(key))
+        {
+            return Some(u);
+        }
+        let short: Vec<_> = self
+            .0
+            .iter()
+            .filter(|(login, _, _)| {
+                login
+                    .split('@')
+                    .next()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(key))
+            })
+            .collect();
+        (short.len() == 1).then(|| short[0])
+    }
+}
+
+impl Respond for Org {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let rest = req.url.path().strip_prefix("/api/v1/users/").unwrap_or("");
+        let mut parts = rest.splitn(2, '/');
+        let key = parts.next().unwrap_or("");
+        let tail = parts.next();
+        let decoded = percent_decode(key);
+        match (req.method.as_str(), tail) {
+            ("GET", None) => match self.find(&decoded) {
+                Some((login, id, status)) => {
+                    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                        "id": id, "status": status, "transitioningToStatus": null,
+                        "profile": {"login": login, "email": login}
+                    }))
+                }
+                None => not_found(&decoded),
+            },
+            // Lifecycle and sessions address users by id here.
+            (_, Some(_)) if !self.0.iter().any(|(_, id, _)| *id == decoded) => not_found(&decoded),
+            ("POST", Some(_)) => ResponseTemplate::new(200),
+            ("DELETE", Some("sessions")) => ResponseTemplate::new(204),
+            _ => not_found(&decoded),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("k={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn org(server: &MockServer, users: &[(&'static str, &'static str, &'static str)]) {
+    Mock::given(header("authorization", "SSWS okta-tok"))
+        .respond_with(Org(users.to_vec()))
+        .mount(server)
+        .await;
+}
+
+async fn changes(server: &MockServer) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() != "GET")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_user_without_an_okta_id_is_looked_up_by_login_and_suspended_by_id() {
+    let server = MockServer::start().await;
+    org(
+        &server,
+        &[
+            ("jdoe@example.com", "00ujdoe", "ACTIVE"),
+            ("ann@example.com", "00uann", "ACTIVE"),
+        ],
+    )
+    .await;
+    let okta = connector(&server, false);
+    let r = request(
+        ActionKind::DisableUser,
+        ActionTarget::user("jdoe@example.com"),
+        &[],
+    );
+    let out = okta.execute(&r).await.unwrap();
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(got[0].url.path(), "/api/v1/users/jdoe@example.com");
+    let paths: Vec<String> = changes(&server)
+        .await
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/users/00ujdoe/lifecycle/suspend",
+            "/api/v1/users/00ujdoe/sessions"
+        ]
+    );
+    // The inverse unsuspends the same id without another lookup.
+    let mut inverse = request(
+        ActionKind::EnableUser,
+        ActionTarget::user("jdoe@example.com"),
+        &[],
+    );
+    inverse.previous = out.saved_state.clone();
+    okta.execute(&inverse).await.unwrap();
+    let got = server.received_requests().await.unwrap();
+    assert_eq!(
+        got.last().unwrap().url.path(),
+        "/api/v1/users/00ujdoe/lifecycle/unsuspend"
+    );
+    assert_eq!(got.iter().filter(|r| r.method.as_str() == "GET").count(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_login_is_a_permanent_error_naming_it_and_nothing_is_suspended() {
+    let server = MockServer::start().await;
+    org(&server, &[("jdoe@example.com", "00ujdoe", "ACTIVE")]).await;
+    let r = request(
+        ActionKind::DisableUser,
+        ActionTarget::user("ghost@example.com"),
+        &[],
+    );
+    let err = connector(&server, false).execute(&r).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no Okta user named \"ghost@example.com\""),
+        "{err}"
+    );
+    assert!(changes(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_ambiguous_short_login_is_refused_and_nothing_is_suspended() {
+    let server = MockServer::start().await;
+    org(
+        &server,
+        &[
+            ("jdoe@example.com", "00u1", "ACTIVE"),
+            ("jdoe@sub.example.com", "00u2", "ACTIVE"),
+        ],
+    )
+    .await;
+    let r = request(ActionKind::DisableUser, ActionTarget::user("jdoe"), &[]);
+    let err = connector(&server, false).execute(&r).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("\"jdoe\""), "{err}");
+    assert!(changes(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_name_that_is_another_users_okta_id_is_refused_not_acted_on() {
+    let server = MockServer::start().await;
+    org(&server, &[("ceo@example.com", "00uceo", "ACTIVE")]).await;
+    let r = request(ActionKind::DisableUser, ActionTarget::user("00uceo"), &[]);
+    let err = connector(&server, false).execute(&r).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("ceo@example.com"), "{err}");
+    assert!(changes(&server).await.is_empty());
 }

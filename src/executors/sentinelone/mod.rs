@@ -6,9 +6,15 @@
 //! reported as `already` without calling the action. The action body always
 //! carries an explicit, non-empty `ids` filter: an empty filter would apply
 //! to every agent in the console. No field carries the decision id (§9).
+//!
+//! A host without an `s1_agent_id` on its record is looked up with
+//! `GET /web/api/v2.1/agents?computerName=…`; only agents whose
+//! `computerName` equals the name count, and exactly one must answer. The
+//! name is never sent as an agent id.
 
 use super::config::{self, ConfigError, Secret};
 use super::http::{self, Reply};
+use super::resolve::{self, VendorId};
 use super::{Confirmation, ExecError, ExecOutcome, ExecRequest, Executor};
 use crate::domain::ActionKind;
 use serde::Deserialize;
@@ -19,6 +25,8 @@ mod tests;
 
 const NAME: &str = "sentinelone";
 const API: &str = "/web/api/v2.1";
+/// The record attribute that carries the agent id.
+const ATTR: &str = "s1_agent_id";
 
 /// `[sentinelone]` in connectors.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -90,49 +98,51 @@ impl SentinelOne {
             .map(str::to_owned)
             .ok_or_else(|| ExecError::permanent(format!("{NAME}: agent {agent} not found")))
     }
-}
 
-/// The states that already satisfy a verb (transitional ones included: the
-/// agent is on its way and a second action would change nothing).
-fn satisfied(verb: &str, status: &str) -> bool {
-    match verb {
-        "disconnect" => matches!(status, "disconnected" | "disconnecting"),
-        _ => matches!(status, "connected" | "connecting"),
-    }
-}
-
-fn affected(reply: &Reply) -> Option<u64> {
-    reply.json()["data"]["affected"].as_u64()
-}
-
-#[async_trait::async_trait]
-impl Executor for SentinelOne {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn supports(&self, action: &ActionKind) -> bool {
-        Self::verb(action).is_some()
-    }
-
-    fn id_attribute(&self) -> Option<&str> {
-        Some("s1_agent_id")
-    }
-
-    async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
-        let verb = Self::verb(&req.action).ok_or_else(|| {
-            ExecError::permanent(format!("{NAME}: cannot perform {}", req.action))
-        })?;
-        let agent = req.vendor_id("s1_agent_id").trim();
-        if agent.is_empty() {
-            // Safety rule: never send an action with an empty filter.
-            return Err(ExecError::permanent(format!(
-                "{NAME}: refusing {verb} without an agent id"
-            )));
+    /// The target's agent id: from its record, from this decision's forward
+    /// lookup, or looked up now by computer name (exactly one agent, else a
+    /// permanent error naming the host).
+    async fn agent(&self, req: &ExecRequest) -> Result<VendorId, ExecError> {
+        if let Some(known) = VendorId::known(req, ATTR) {
+            return Ok(known);
         }
-        if self.dry_run {
-            return Ok(ExecOutcome::dry_run());
+        let name = resolve::lookup_name(NAME, "SentinelOne agent", &req.target.value)?;
+        let reply = http::send(
+            NAME,
+            self.http
+                .get(format!("{}{API}/agents", self.base))
+                .query(&[("computerName", name)])
+                .header("authorization", self.auth())
+                .header("accept", "application/json"),
+        )
+        .await?;
+        if !reply.status.is_success() {
+            return Err(http::classify(NAME, "agent lookup", &reply));
         }
+        // Count only exact names: whatever else the console returns (a
+        // looser match, a list split at a comma) is not this host.
+        let ids = reply.json()["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter(|a| {
+                        a["computerName"]
+                            .as_str()
+                            .is_some_and(|c| c.eq_ignore_ascii_case(name))
+                    })
+                    .filter_map(|a| a["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let id = resolve::exactly_one(NAME, "SentinelOne agent", ATTR, name, ids)?;
+        Ok(VendorId::looked_up(ATTR, id))
+    }
+
+    /// Disconnects or reconnects one agent by id: skips when its network
+    /// status already satisfies the verb, else posts the action with an
+    /// explicit one-id filter (never an empty one: it would match every
+    /// agent in the console).
+    async fn act(&self, agent: &str, verb: &str) -> Result<ExecOutcome, ExecError> {
         let before = self.network_status(agent).await?;
         if satisfied(verb, &before) {
             return Ok(ExecOutcome {
@@ -167,6 +177,46 @@ impl Executor for SentinelOne {
         }
         Ok(ExecOutcome::default())
     }
+}
+
+/// The states that already satisfy a verb (transitional ones included: the
+/// agent is on its way and a second action would change nothing).
+fn satisfied(verb: &str, status: &str) -> bool {
+    match verb {
+        "disconnect" => matches!(status, "disconnected" | "disconnecting"),
+        _ => matches!(status, "connected" | "connecting"),
+    }
+}
+
+fn affected(reply: &Reply) -> Option<u64> {
+    reply.json()["data"]["affected"].as_u64()
+}
+
+#[async_trait::async_trait]
+impl Executor for SentinelOne {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn supports(&self, action: &ActionKind) -> bool {
+        Self::verb(action).is_some()
+    }
+
+    fn id_attribute(&self) -> Option<&str> {
+        Some(ATTR)
+    }
+
+    async fn execute(&self, req: &ExecRequest) -> Result<ExecOutcome, ExecError> {
+        let verb = Self::verb(&req.action).ok_or_else(|| {
+            ExecError::permanent(format!("{NAME}: cannot perform {}", req.action))
+        })?;
+        if self.dry_run {
+            return Ok(ExecOutcome::dry_run());
+        }
+        let id = self.agent(req).await?;
+        let out = self.act(&id.id, verb).await?;
+        Ok(id.remember(out))
+    }
 
     async fn confirm(
         &self,
@@ -182,7 +232,8 @@ impl Executor for SentinelOne {
         } else {
             "connected"
         };
-        let status = self.network_status(req.vendor_id("s1_agent_id")).await?;
+        let agent = self.agent(req).await?;
+        let status = self.network_status(&agent.id).await?;
         Ok(if status == done {
             Confirmation::Confirmed
         } else {
