@@ -41,12 +41,18 @@ pacing = "1ms"
     )
 }
 
-async fn start_slack(extra: &str) -> (TestApp, FakeSlack) {
+pub(crate) async fn start_slack(extra: &str) -> (TestApp, FakeSlack) {
+    start_slack_on(extra, false).await
+}
+
+/// [`start_slack`] on PostgreSQL (`postgres`) or SQLite.
+pub(crate) async fn start_slack_on(extra: &str, postgres: bool) -> (TestApp, FakeSlack) {
     let slack = FakeSlack::start().await;
     let app = spawn_app(Options {
         slack_api_url: Some(slack.api_url()),
         slack_signing_secret: Some(SLACK_SECRET.into()),
         extra_config: slack_config(extra),
+        postgres,
         ..Default::default()
     })
     .await;
@@ -72,7 +78,7 @@ async fn start_discord() -> (TestApp, FakeDiscord) {
 // --- signed requests ----------------------------------------------------
 
 /// POSTs a form to a Slack endpoint, signed as Slack signs it.
-async fn slack_post(app: &TestApp, path: &str, body: String) -> reqwest::Response {
+pub(crate) async fn slack_post(app: &TestApp, path: &str, body: String) -> reqwest::Response {
     let ts = app.clock.now().timestamp().to_string();
     let sig = cordon::chat::slack::verify::sign(SLACK_SECRET, &ts, body.as_bytes());
     app.http
@@ -88,7 +94,7 @@ async fn slack_post(app: &TestApp, path: &str, body: String) -> reqwest::Respons
 
 /// A `block_actions` click on `button` by `user`, naming `team` as the
 /// user's workspace and `payload_team` as the payload's.
-fn slack_click(
+pub(crate) fn slack_click(
     slack: &FakeSlack,
     user: &str,
     team: &str,
@@ -111,7 +117,7 @@ fn slack_click(
 }
 
 /// `/cordon <text>` by `user` of `team`; returns the private answer.
-async fn slack_command(app: &TestApp, user: &str, team: &str, text: &str) -> String {
+pub(crate) async fn slack_command(app: &TestApp, user: &str, team: &str, text: &str) -> String {
     let body = serde_urlencoded::to_string([
         ("command", "/cordon"),
         ("text", text),

@@ -50,6 +50,9 @@ pub struct VendorState {
     /// Behave like Falcon for repeats: a contain of a contained host answers
     /// 409 (cordon reads it as "already done") instead of acting again.
     pub idempotent: Mutex<bool>,
+    /// With `action_delay_ms`: the action takes effect when the answer
+    /// leaves, not at receipt (a vendor that works the whole call long).
+    pub act_at_answer: Mutex<bool>,
     /// The devices Falcon knows: (hostname, AID).
     pub devices: Mutex<Vec<(String, String)>>,
 }
@@ -236,6 +239,10 @@ async fn device_action(
         .collect();
     let (aids, unknown): (Vec<String>, Vec<String>) = aids.into_iter().partition(|a| s.knows(a));
     let mut repeat = false;
+    let delay = *s.action_delay_ms.lock().unwrap();
+    if delay > 0 && *s.act_at_answer.lock().unwrap() {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     {
         let mut c = s.contained.lock().unwrap();
         for aid in &aids {
@@ -251,8 +258,7 @@ async fn device_action(
             }
         }
     }
-    let delay = *s.action_delay_ms.lock().unwrap();
-    if delay > 0 {
+    if delay > 0 && !*s.act_at_answer.lock().unwrap() {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     {
