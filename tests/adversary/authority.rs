@@ -747,8 +747,7 @@ async fn a_veto_during_a_slow_vendor_call_ends_with_the_host_released_and_record
         ..Default::default()
     })
     .await;
-    *app.vendor.state.action_delay_ms.lock().unwrap() = 1500;
-    *app.vendor.state.act_at_answer.lock().unwrap() = true;
+    *app.vendor.state.slow_contain_ms.lock().unwrap() = 1500;
     let alert = host_alert("ws-0142", "aid0142", "v-1");
     assert_eq!(app.post_alert("crowdstrike", &alert).await.status(), 202);
     app.vendor.wait_for_actions(1, 10).await;

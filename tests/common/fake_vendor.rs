@@ -50,9 +50,9 @@ pub struct VendorState {
     /// Behave like Falcon for repeats: a contain of a contained host answers
     /// 409 (cordon reads it as "already done") instead of acting again.
     pub idempotent: Mutex<bool>,
-    /// With `action_delay_ms`: the action takes effect when the answer
-    /// leaves, not at receipt (a vendor that works the whole call long).
-    pub act_at_answer: Mutex<bool>,
+    /// Contain calls take this long and take effect when they answer (a
+    /// vendor that works the whole call long); other calls answer at once.
+    pub slow_contain_ms: Mutex<u64>,
     /// The devices Falcon knows: (hostname, AID).
     pub devices: Mutex<Vec<(String, String)>>,
 }
@@ -239,10 +239,11 @@ async fn device_action(
         .collect();
     let (aids, unknown): (Vec<String>, Vec<String>) = aids.into_iter().partition(|a| s.knows(a));
     let mut repeat = false;
-    let delay = *s.action_delay_ms.lock().unwrap();
-    if delay > 0 && *s.act_at_answer.lock().unwrap() {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    let slow = *s.slow_contain_ms.lock().unwrap();
+    if slow > 0 && action.contains("action_name=contain") {
+        tokio::time::sleep(std::time::Duration::from_millis(slow)).await;
     }
+    let delay = *s.action_delay_ms.lock().unwrap();
     {
         let mut c = s.contained.lock().unwrap();
         for aid in &aids {
@@ -258,7 +259,7 @@ async fn device_action(
             }
         }
     }
-    if delay > 0 && !*s.act_at_answer.lock().unwrap() {
+    if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     {
