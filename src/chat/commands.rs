@@ -17,10 +17,21 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Status,
-    Explain { action: String, target: String },
+    Explain {
+        action: String,
+        target: String,
+    },
     Report,
-    Isolate { host: String },
-    Disable { user: String },
+    Isolate {
+        host: String,
+    },
+    Disable {
+        user: String,
+    },
+    /// Close an action's rate-guard breaker early (its `reset` roles).
+    Reset {
+        action: String,
+    },
     Help,
 }
 
@@ -50,6 +61,9 @@ impl Command {
             },
             ["disable", user] => Command::Disable {
                 user: (*user).to_owned(),
+            },
+            ["reset", action] => Command::Reset {
+                action: (*action).to_owned(),
             },
             _ => Command::Help,
         }
@@ -147,6 +161,16 @@ pub fn report_link(
         "Time-to-contain report for {person} (one-time sign-in link, valid 15 minutes): {}&next=/reports",
         crate::web::auth::login_url(base, &token)
     ))
+}
+
+/// `/cordon reset <action>`: closes the action's rate-guard breaker, for
+/// a person holding one of its `reset` roles.
+pub async fn reset(engine: &Engine, actor: &Actor, action: &str) -> Result<String, String> {
+    let action: ActionKind = action.parse()?;
+    engine
+        .reset_rate_guard(actor, &action)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Why [`request`] proposed nothing.

@@ -993,6 +993,65 @@ impl Engine {
         Ok((id, incident, Some(rule_name)))
     }
 
+    /// A person holding one of the rate guard's `reset` roles closes the
+    /// breaker of `action` before its window has passed: automation runs
+    /// again, up to the guard's `max` from now. Audited. Returns what to tell
+    /// them.
+    pub async fn reset_rate_guard(
+        &self,
+        actor: &Actor,
+        action: &ActionKind,
+    ) -> Result<String, EngineError> {
+        let matrix = self.matrix();
+        let Some(person) = matrix.person_for(actor) else {
+            return Err(EngineError::ProposalRefused(format!(
+                "you are not a person in the authority matrix ({}), so you cannot reset a guard",
+                matrix.source
+            )));
+        };
+        let Some(guard) = matrix.guards.rate_for(action) else {
+            return Err(EngineError::ProposalRefused(format!(
+                "[guards] has no rate guard for {action}"
+            )));
+        };
+        let roles = matrix.roles_of(
+            actor,
+            &ActionContext::new(action.clone(), crate::domain::Severity::Info),
+        );
+        if !guard.reset.iter().any(|r| roles.contains(r)) {
+            let who = if guard.reset.is_empty() {
+                "it names no reset roles".to_owned()
+            } else {
+                format!("only {} may", guard.reset.join(", "))
+            };
+            return Err(EngineError::ProposalRefused(format!(
+                "you may not reset the {action} rate guard; {who}"
+            )));
+        }
+        let now = self.now();
+        self.store
+            .reset_rate_guard(action.as_str(), now, &person.0)
+            .await?;
+        self.store
+            .audit(&[NewAudit {
+                at: now,
+                actor: format!(
+                    "{person} ({}:{})",
+                    platform_name(actor.platform),
+                    actor.platform_user_id
+                ),
+                action: "guard.reset".into(),
+                subject: format!("rate:{action}"),
+                detail: serde_json::json!({ "max": guard.max, "per": crate::domain::time::format_duration(guard.per) }),
+            }])
+            .await?;
+        Ok(format!(
+            "{action} rate guard reset by {person}: up to {} automatic {action} per {} from now",
+            guard.max,
+            crate::domain::time::format_duration(guard.per)
+        ))
+    }
+
     async fn create_decision(
         self: &Arc<Self>,
         p: &Proposal,

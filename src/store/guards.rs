@@ -45,13 +45,27 @@ macro_rules! check_rate {
                 .execute(&mut *$tx)
                 .await?;
         }
-        // Counting stops at `max`: the answer is only "full or not".
-        let n: i64 = sqlx::query_scalar(
-            "select count(*) from (select 1 from decisions where action = $1 and created_at >= $2 \
-             and mode in ('auto', 'veto_window') and drill = $3 limit $4) x",
+        // Counting stops at `max`: the answer is only "full or not". A
+        // reset of the breaker starts the count again.
+        let reset = sqlx::query_scalar::<_, Option<$crate::domain::Timestamp>>(
+            "select max(at) from guard_resets where action = $1",
         )
         .bind(&c.action)
-        .bind(c.since)
+        .fetch_one(&mut *$tx)
+        .await?
+        .filter(|r| *r >= c.since);
+        // Decisions made at the very instant of a reset are before it.
+        let (since, cmp) = match reset {
+            Some(r) => (r, ">"),
+            None => (c.since, ">="),
+        };
+        let sql = format!(
+            "select count(*) from (select 1 from decisions where action = $1 and created_at {cmp} $2 \
+             and mode in ('auto', 'veto_window') and drill = $3 limit $4) x"
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(&c.action)
+        .bind(since)
         .bind(c.drill)
         .bind(i64::from(c.max))
         .fetch_one(&mut *$tx)
@@ -69,6 +83,20 @@ macro_rules! check_rate {
 pub(crate) use check_rate;
 
 impl super::Store {
+    /// Closes the rate guard's breaker of `action`: automatic decisions
+    /// before `at` no longer count.
+    pub async fn reset_rate_guard(&self, action: &str, at: Timestamp, person: &str) -> Result<()> {
+        on_pool!(&self.write, p => {
+            sqlx::query("insert into guard_resets (action, at, person) values ($1, $2, $3)")
+                .bind(action)
+                .bind(at)
+                .bind(person)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The last time since `since` that a person vetoed, denied or released
     /// (asked the rollback of) `action` on `target`, and which it was.
     /// Rollbacks cordon asked itself (a `max_duration` running out) do not

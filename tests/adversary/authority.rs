@@ -769,3 +769,82 @@ async fn a_veto_during_a_slow_vendor_call_ends_with_the_host_released_and_record
     );
     app.stop().await;
 }
+
+/// The breaker closes early only for the guard's `reset` roles: a
+/// soc-analyst whose own isolations tripped it cannot reopen automation.
+#[tokio::test]
+async fn only_a_reset_role_closes_the_rate_breaker_early_on_sqlite() {
+    only_a_reset_role_closes_the_rate_breaker_early(false).await;
+}
+
+#[tokio::test]
+async fn only_a_reset_role_closes_the_rate_breaker_early_on_postgres() {
+    only_a_reset_role_closes_the_rate_breaker_early(true).await;
+}
+
+async fn only_a_reset_role_closes_the_rate_breaker_early(postgres: bool) {
+    let (app, _slack) = start_slack_on("", postgres).await;
+    let assets: Vec<cordon::store::Asset> = (0..12)
+        .map(|i| cordon::store::Asset {
+            hostname: format!("ws-b{i:02}"),
+            tier: Some("workstation".into()),
+            attributes: [("crowdstrike_aid".to_owned(), format!("aid-b{i:02}"))].into(),
+            ..Default::default()
+        })
+        .collect();
+    app.engine
+        .store
+        .upsert_assets(&assets, app.clock.now())
+        .await
+        .expect("import");
+    for i in 0..12 {
+        app.vendor
+            .register(&format!("ws-b{i:02}"), &format!("aid-b{i:02}"));
+    }
+    let body: Vec<serde_json::Value> = (0..11)
+        .map(|i| {
+            host_alert(
+                &format!("ws-b{i:02}"),
+                &format!("aid-b{i:02}"),
+                &format!("b-{i}"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        app.post_alert("crowdstrike", &serde_json::json!(body))
+            .await
+            .status(),
+        202
+    );
+    wait("eleven isolations judged", 30, async || {
+        all_decisions(&app).await.len() == 11
+    })
+    .await;
+    let modes =
+        |ds: Vec<cordon::store::DecisionRow>| ds.iter().filter(|d| d.mode == "auto").count();
+    assert_eq!(modes(all_decisions(&app).await), 10, "the breaker opened");
+    let refused = slack_command(&app, "U08HEIDI", TEAM, "reset isolate_host").await;
+    assert!(refused.contains("only soc-lead may"), "{refused}");
+    let done = slack_command(&app, "U01ALICE", TEAM, "reset isolate_host").await;
+    assert!(done.contains("rate guard reset by alice"), "{done}");
+    let r = app
+        .post_alert("crowdstrike", &host_alert("ws-b11", "aid-b11", "b-11"))
+        .await;
+    assert_eq!(r.status(), 202);
+    wait("the twelfth isolation judged", 30, async || {
+        all_decisions(&app).await.len() == 12
+    })
+    .await;
+    assert_eq!(
+        modes(all_decisions(&app).await),
+        11,
+        "automatic again after the reset"
+    );
+    let audit = app.engine.store.recent_audit(1000).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "guard.reset" && a.actor.contains("alice"))
+    );
+    app.stop().await;
+}

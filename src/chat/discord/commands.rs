@@ -1,5 +1,5 @@
 //! The `/cordon` slash command as Discord sees it: one guild command with
-//! five subcommands, registered by `cordon discord register-commands`
+//! six subcommands, registered by `cordon discord register-commands`
 //! (a bulk overwrite, so running it again is harmless). What each
 //! subcommand does is shared with Slack ([`crate::chat::commands`]).
 
@@ -20,11 +20,11 @@ fn sub(name: &str, description: &str) -> CreateCommandOption {
     CreateCommandOption::new(CommandOptionType::SubCommand, name, description)
 }
 
-/// `/cordon status|explain|report|isolate|disable`.
+/// `/cordon status|explain|report|isolate|disable|reset`.
 pub fn definitions() -> Vec<CreateCommand> {
     vec![
         CreateCommand::new(NAME)
-            .description("Containment decisions: status, explain, report, isolate, disable")
+            .description("Containment decisions: status, explain, report, isolate, disable, reset")
             .add_option(sub("status", "Open incidents and pending decisions"))
             .add_option(
                 sub(
@@ -45,6 +45,13 @@ pub fn definitions() -> Vec<CreateCommand> {
             .add_option(
                 sub("disable", "Propose disabling a user account")
                     .add_sub_option(text("user", "User name")),
+            )
+            .add_option(
+                sub(
+                    "reset",
+                    "Close an action's rate-guard breaker early (its reset roles)",
+                )
+                .add_sub_option(text("action", "Action kind, e.g. isolate_host")),
             ),
     ]
 }

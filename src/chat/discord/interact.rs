@@ -390,6 +390,9 @@ impl Discord {
                 self.propose(engine, actor, ActionKind::DisableUser, &user)
                     .await
             }
+            Command::Reset { action } => commands::reset(engine, actor, &action)
+                .await
+                .map(|m| format!("🔄 {}", escape::discord(&m))),
             Command::Help => t
                 .render("discord/help.txt", serde_json::json!({}))
                 .map_err(|e| e.to_string()),

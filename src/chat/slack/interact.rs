@@ -284,6 +284,16 @@ impl Slack {
                 self.request(engine, c, ActionKind::DisableUser, &user)
                     .await
             }
+            Command::Reset { action } => {
+                commands::reset(engine, &self.actor(&c.user_id).await, &action)
+                    .await
+                    .map(|m| {
+                        format!(
+                            ":arrows_counterclockwise: {}",
+                            crate::chat::escape::slack(&m)
+                        )
+                    })
+            }
             Command::Help => t
                 .render("slack/help.txt", serde_json::json!({}))
                 .map_err(|e| e.to_string()),
