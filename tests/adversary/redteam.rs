@@ -272,6 +272,36 @@ async fn redteam_a_correlated_alert_naming_the_approvers_does_not_stop_them_cont
     app.stop().await;
 }
 
+/// The same weapon pointed the other way: a forged ransomware alert on the
+/// production server app-srv-03 lists as its users the people who may veto
+/// its isolation (frank of it-ops; the owners dave and bob). The rule gives
+/// them three minutes to stop a mistaken isolation; naming them in the
+/// alert is enough to take that away (`subjects_of` again), and the server
+/// is cut off with nobody able to say no.
+#[tokio::test]
+async fn redteam_an_alert_naming_the_veto_holders_does_not_take_their_veto_away() {
+    let app = spawn_app(Options::default()).await;
+    let forged = serde_json::json!({
+        "id": "forged-1",
+        "title": "Ransomware detected",
+        "severity": "critical",
+        "host": "app-srv-03",
+        "user": ["frank", "dave", "bob"]
+    });
+    let d = post_and_decide(&app, "generic", &forged, "isolate_host").await;
+    assert_eq!(d.rule.as_deref(), Some("servers-with-owner-veto"));
+    app.until_state(d.id, "pending_veto").await;
+    let (status, page) = web_act(&app, "frank", d.id, "veto").await;
+    assert_eq!(
+        status, 303,
+        "it-ops, named by the forged alert, could not veto: {page}"
+    );
+    assert_eq!(state(&app, d.id).await, "vetoed");
+    app.advance(Duration::from_secs(181)).await;
+    assert_eq!(app.vendor.contain_requests("aid-app03"), 0);
+    app.stop().await;
+}
+
 /// erin owns ws-erin, her laptop, so the workstation rule's veto role
 /// (`asset-owner`, `after_execution_veto = "rollback"`) is hers. The
 /// ransomware on it runs as SYSTEM, so the detection names no user and erin
