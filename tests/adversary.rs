@@ -13,3 +13,5 @@ mod chat;
 mod connector_ids;
 #[path = "adversary/edge.rs"]
 mod edge;
+#[path = "adversary/redteam.rs"]
+mod redteam;
