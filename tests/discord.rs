@@ -593,7 +593,10 @@ async fn slash_commands_propose_and_report_status_and_register_for_the_guild() {
         .iter()
         .filter_map(|o| o["name"].as_str())
         .collect();
-    assert_eq!(subs, ["status", "explain", "report", "isolate", "disable"]);
+    assert_eq!(
+        subs,
+        ["status", "explain", "report", "isolate", "disable", "reset"]
+    );
     app.stop().await;
 }
 

@@ -66,6 +66,7 @@ async fn a_decision(store: &Store) -> DecisionId {
         proposer: None,
         created_at: t0(),
         drill: false,
+        automatic: false,
     };
     let ev = event(1, "proposed");
     let (id, _) = store

@@ -45,9 +45,17 @@
 //!   direction it looks like: releasing or vetoing the isolation of a
 //!   compromised host hands it back to the attacker. So deny, veto and
 //!   release need a person named in `[people]`, like approve.
-//! - **Subjects cannot act.** A person whose account is a user of the
-//!   incident's alerts, or the decision's target, cannot do anything to it
-//!   (the attacker often holds that person's chat session).
+//! - **Subjects cannot stop containment.** A person the target is about
+//!   (the user a decision disables, the recorded users of a host, an owner
+//!   of the host whom an alert names as its user) cannot deny, veto or
+//!   release it: the attacker on a laptop often holds its user's chat
+//!   session. They may still approve or override: pushing containment of
+//!   their own machine forward never helps an attacker, and refusing it
+//!   would let any alert that names the approvers as its users keep them
+//!   from containing.
+//! - **What a person said stands only while they hold the role.** An
+//!   approval by someone since removed from the approver roles (or from
+//!   `[people]`) no longer counts towards the quorum.
 //! - **Override is the final word over someone else.** The overrider is
 //!   neither the person who denied or vetoed nor, under separation of
 //!   duties, the proposer; it must come within `override_within`. Overriding
@@ -282,6 +290,9 @@ pub struct Approval {
     pub person: PersonId,
     pub role: Option<String>,
     pub at: Timestamp,
+    /// Where it was given: a chat platform can vouch for group roles,
+    /// the console and the CLI cannot.
+    pub platform: Platform,
 }
 
 /// The fold of a decision's events.
@@ -405,6 +416,9 @@ pub enum Command {
         verb: Verb,
         reason: Option<String>,
         subjects: BTreeSet<PersonId>,
+        /// People whose recorded approvals no longer count (removed from
+        /// the approver roles or from `[people]` since they approved).
+        revoked: BTreeSet<PersonId>,
     },
     TimerFired(TimerKind),
     ExecutionAccepted {
@@ -484,7 +498,7 @@ pub enum DecisionError {
     #[error("to {verb} you must be named in the authority matrix ([people]); this identity is not")]
     UnidentifiedActor { verb: Verb },
     #[error(
-        "{person} is involved in this incident (a user of its alerts or the target): someone else must {verb}"
+        "{person} is involved in this incident (the target's user or an owner its alerts name): someone else must {verb}"
     )]
     Subject { person: PersonId, verb: Verb },
     #[error("{person} {stopped} this decision; an override must come from someone else")]
@@ -673,6 +687,7 @@ impl Decision {
                     person,
                     role: e.actor.as_ref().and_then(|a| a.role.clone()),
                     at,
+                    platform: e.actor.as_ref().map_or(Platform::System, |a| a.platform),
                 });
             }
             (EventKind::QuorumReached, S::PendingApproval) => {
@@ -858,7 +873,21 @@ pub fn decide(
             verb,
             reason,
             subjects,
-        } => act(d, rule, actor, person, roles, verb, reason, &subjects, now),
+            revoked,
+        } => act(
+            d,
+            rule,
+            actor,
+            Clicker {
+                person,
+                roles,
+                subjects: &subjects,
+                revoked: &revoked,
+            },
+            verb,
+            reason,
+            now,
+        ),
         Command::TimerFired(kind) => {
             let due = d.deadline.is_some_and(|t| now >= t);
             match (kind, d.state) {
@@ -1085,6 +1114,7 @@ fn override_stop(
     rule: &Rule,
     who: &PersonId,
     reason: Option<String>,
+    revoked: &BTreeSet<PersonId>,
     now: Timestamp,
     o: &mut Outcome,
 ) -> Result<(), DecisionError> {
@@ -1133,7 +1163,7 @@ fn override_stop(
     }
     let until = rule.timeout.map(|t| add(now, t));
     o.events.push(EventKind::Overridden { reason, until });
-    let counted = d.approvals.len() + usize::from(!d.has_approved(who));
+    let counted = standing_approvals(d, revoked) + usize::from(!d.has_approved(who));
     if !d.has_approved(who) {
         o.events.push(EventKind::Approved { reason: None });
     }
@@ -1171,22 +1201,47 @@ pub fn allowed_roles(rule: &Rule, step: u32, verb: Verb) -> Vec<String> {
         Verb::Veto => rule.veto.clone(),
         Verb::Override => rule.override_roles.clone(),
         Verb::Extend | Verb::Retry => union(&[&approvers, &rule.override_roles]),
-        Verb::Release => union(&[&approvers, &rule.override_roles, &rule.veto]),
+        // A veto role may undo the action only where the rule lets a veto
+        // roll it back: release is that veto under another name.
+        Verb::Release if rule.after_execution_veto == AfterExecutionVeto::Rollback => {
+            union(&[&approvers, &rule.override_roles, &rule.veto])
+        }
+        Verb::Release => union(&[&approvers, &rule.override_roles]),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Who clicked, as the engine resolved it: the person, their roles, and
+/// what the incident and the current matrix say about people.
+struct Clicker<'a> {
+    person: Option<PersonId>,
+    roles: BTreeSet<String>,
+    subjects: &'a BTreeSet<PersonId>,
+    revoked: &'a BTreeSet<PersonId>,
+}
+
+/// Approvals that still count: by people not revoked since.
+fn standing_approvals(d: &Decision, revoked: &BTreeSet<PersonId>) -> usize {
+    d.approvals
+        .iter()
+        .filter(|a| !revoked.contains(&a.person))
+        .count()
+}
+
 fn act(
     d: &Decision,
     rule: &Rule,
     actor: ActorRef,
-    person: Option<PersonId>,
-    roles: BTreeSet<String>,
+    c: Clicker<'_>,
     verb: Verb,
     reason: Option<String>,
-    subjects: &BTreeSet<PersonId>,
     now: Timestamp,
 ) -> Result<Outcome, DecisionError> {
+    let Clicker {
+        person,
+        roles,
+        subjects,
+        revoked,
+    } = c;
     use DecisionState as S;
     // Authorisation first: someone without a role learns who may act, not
     // what state the decision is in.
@@ -1201,7 +1256,7 @@ fn act(
     let Some(who) = person.clone() else {
         return Err(DecisionError::UnidentifiedActor { verb });
     };
-    if subjects.contains(&who) {
+    if subjects.contains(&who) && matches!(verb, Verb::Deny | Verb::Veto | Verb::Release) {
         return Err(DecisionError::Subject { person: who, verb });
     }
     let illegal = || DecisionError::IllegalTransition {
@@ -1237,7 +1292,7 @@ fn act(
             }
             o.events.push(EventKind::Approved { reason });
             // `person` is not among the approvals yet, so this is +1 distinct.
-            if d.approvals.len() + 1 >= rule.quorum as usize {
+            if standing_approvals(d, revoked) + 1 >= rule.quorum as usize {
                 o.events.push(EventKind::QuorumReached);
                 after_approval(rule, now, &mut o);
             } else {
@@ -1285,7 +1340,7 @@ fn act(
             _ => return Err(illegal()),
         },
         Verb::Override => match d.state {
-            S::Vetoed | S::Denied => override_stop(d, rule, &who, reason, now, &mut o)?,
+            S::Vetoed | S::Denied => override_stop(d, rule, &who, reason, revoked, now, &mut o)?,
             _ => return Err(illegal()),
         },
         Verb::Extend => {
@@ -1440,6 +1495,7 @@ mod tests {
             verb,
             reason: None,
             subjects: BTreeSet::new(),
+            revoked: BTreeSet::new(),
         }
     }
 
@@ -1456,6 +1512,7 @@ mod tests {
             verb,
             reason: None,
             subjects: BTreeSet::new(),
+            revoked: BTreeSet::new(),
         }
     }
 
@@ -1836,6 +1893,7 @@ mod tests {
                 verb,
                 reason,
                 subjects: [PersonId::from("dave")].into(),
+                revoked: BTreeSet::new(),
             };
             assert_eq!(
                 h.run(cmd),
@@ -2061,7 +2119,18 @@ mod tests {
 
     #[test]
     fn release_by_a_veto_role_rolls_back_a_contained_action() {
+        // Without a veto after execution, a veto role may not release.
         let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
+        h.run(Command::ExecutionConfirmed).unwrap();
+        assert!(matches!(
+            h.run(click("olga", &["owner"], Verb::Release)),
+            Err(DecisionError::NotAuthorised { .. })
+        ));
+        let r = Rule {
+            after_execution_veto: AfterExecutionVeto::Rollback,
+            ..rule(Mode::Auto)
+        };
+        let (mut h, _) = H::propose(Some(r), None);
         h.run(Command::ExecutionConfirmed).unwrap();
         let o = h.run(click("olga", &["owner"], Verb::Release)).unwrap();
         assert!(o.effects.contains(&Effect::ExecuteInverse));
@@ -2083,7 +2152,7 @@ mod tests {
         let (mut h, _) = H::propose(Some(r), None);
         h.run(Command::ExecutionConfirmed).unwrap();
         assert_eq!(
-            h.run(click("olga", &["owner"], Verb::Release)),
+            h.run(click("lena", &["lead"], Verb::Release)),
             Err(DecisionError::NoInverse { rule: "r".into() })
         );
     }
@@ -2111,7 +2180,7 @@ mod tests {
     fn a_failed_rollback_is_retried_as_a_rollback() {
         let (mut h, _) = H::propose(Some(rule(Mode::Auto)), None);
         h.run(Command::ExecutionConfirmed).unwrap();
-        h.run(click("olga", &["owner"], Verb::Release)).unwrap();
+        h.run(click("lena", &["lead"], Verb::Release)).unwrap();
         h.run(Command::ExecutionFailed {
             error: "404".into(),
             permanent: true,
@@ -2243,6 +2312,7 @@ mod tests {
                 verb,
                 reason: None,
                 subjects: BTreeSet::new(),
+                revoked: BTreeSet::new(),
             }
         };
         let (mut h, _) = H::propose(Some(r), Some("bob"));
@@ -2365,6 +2435,7 @@ mod tests {
                 verb,
             } => Command::Act {
                 subjects: [PersonId::from(SUBJECT)].into(),
+                revoked: BTreeSet::new(),
                 actor: ActorRef {
                     person: None,
                     platform: Platform::Slack,
@@ -2407,7 +2478,16 @@ mod tests {
                     .person
                     .as_ref()
                     .expect("a human event without a named person");
-                assert_ne!(person.0, SUBJECT, "a subject of the incident acted");
+                let stop = matches!(
+                    e.kind,
+                    EventKind::Denied { .. }
+                        | EventKind::Vetoed { .. }
+                        | EventKind::RollbackRequested { .. }
+                );
+                assert!(
+                    !(stop && person.0 == SUBJECT),
+                    "a subject of the incident stopped it"
+                );
             }
             match &e.kind {
                 EventKind::Approved { .. } => {

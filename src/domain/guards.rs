@@ -130,6 +130,13 @@ pub struct GuardFacts {
     /// Decisions of this action that took an automatic path within the
     /// rate guard's window (see [`Guards::rate_for`]).
     pub recent_automatic: u32,
+    /// The tier of the inventory record an address target belongs to
+    /// (an IP target is not judged by tier, but a protected tier is still
+    /// protected when named by its address).
+    pub tier: Option<String>,
+    /// The target is a person of the authority matrix (by user name or
+    /// email): locking out a responder is never automatic.
+    pub person: Option<String>,
     /// The last time a person vetoed, denied or released this action on
     /// this target, if within the cool-down, and which it was.
     pub stopped: Option<(Timestamp, String)>,
@@ -224,11 +231,9 @@ impl Guards {
         if let Some(hit) = self.check_protected(ctx, target, facts) {
             return Some(hit);
         }
-        // Rate and cool-down bound the modes that run on their own; an
-        // approval that executes by silence was already seen by people.
-        if rule.mode == Mode::Approval {
-            return None;
-        }
+        // Rate and cool-down bound every path that runs without a person,
+        // an approval that executes by silence included: nobody may have
+        // looked at it.
         if let (Some(after), Some((since, what))) = (self.cooldown, &facts.stopped) {
             return Some(GuardHit::Cooldown {
                 what: what.clone(),
@@ -294,7 +299,17 @@ impl Guards {
                 });
             }
         }
-        if let Some(tier) = ctx.asset_tier.as_ref().filter(|t| p.tiers.contains(t)) {
+        if let Some(who) = &facts.person {
+            return Some(GuardHit::Protected {
+                matched: format!("{who} is a person of the authority matrix"),
+            });
+        }
+        if let Some(tier) = ctx
+            .asset_tier
+            .as_ref()
+            .or(facts.tier.as_ref())
+            .filter(|t| p.tiers.contains(t))
+        {
             return Some(GuardHit::Protected {
                 matched: format!("tier {tier}"),
             });
@@ -359,7 +374,8 @@ pub fn parse_net(s: &str) -> Option<IpNet> {
         .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
-fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+/// Whether two networks share an address.
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 

@@ -884,6 +884,29 @@ impl Matrix {
     }
 }
 
+impl Matrix {
+    /// Whether `person` still holds `role` (for an approval given earlier
+    /// on `platform`): named in `[people]`, and a static member, or an
+    /// owner of the asset for `from_asset` roles. A role a chat platform
+    /// vouched for through a group cannot be asked again without it, so it
+    /// is taken to stand when the role has groups on that platform.
+    pub fn still_holds(
+        &self,
+        person: &PersonId,
+        role: &str,
+        platform: Platform,
+        ctx: &ActionContext,
+    ) -> bool {
+        let (Some(p), Some(r)) = (self.people.get(person), self.roles.get(role)) else {
+            return false;
+        };
+        r.members.contains(person)
+            || (r.from_asset == Some(FromAsset::Owners) && is_owner(p, &ctx.asset_owners))
+            || (platform == Platform::Slack && !r.slack_groups.is_empty())
+            || (platform == Platform::Discord && !r.discord_roles.is_empty())
+    }
+}
+
 fn is_owner(p: &Person, owners: &[String]) -> bool {
     owners.iter().any(|o| {
         o == &p.id.0

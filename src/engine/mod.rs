@@ -878,10 +878,25 @@ impl Engine {
             && Guards::is_automatic(r)
         {
             let since = now - chrono::Duration::from_std(after).unwrap_or_default();
-            facts.stopped = self
-                .store
-                .last_stop(p.action.as_str(), &p.target.target.value, since, p.drill)
-                .await?;
+            let target = &p.target.target;
+            facts.stopped = match crate::domain::guards::parse_net(&target.value) {
+                // An address: a stop of any network that overlaps it counts.
+                Some(net) if target.kind == crate::domain::action::TargetKind::Ip => self
+                    .store
+                    .recent_stops(p.action.as_str(), since, p.drill)
+                    .await?
+                    .into_iter()
+                    .find(|(t, _, _)| {
+                        crate::domain::guards::parse_net(t)
+                            .is_some_and(|s| crate::domain::guards::overlaps(&s, &net))
+                    })
+                    .map(|(_, at, what)| (at, what)),
+                _ => {
+                    self.store
+                        .last_stop(p.action.as_str(), &target.value, since, p.drill)
+                        .await?
+                }
+            };
         }
         loop {
             let guard = rule.and_then(|r| matrix.guards.check(r, ctx, &p.target.target, &facts));
@@ -891,12 +906,7 @@ impl Engine {
             };
             let rate = effective
                 .as_ref()
-                .filter(|r| {
-                    matches!(
-                        r.mode,
-                        crate::domain::Mode::Auto | crate::domain::Mode::VetoWindow
-                    )
-                })
+                .filter(|r| Guards::is_automatic(r))
                 .and_then(|_| matrix.guards.rate_for(&p.action))
                 .map(|g| RateCheck {
                     action: p.action.to_string(),
@@ -1093,6 +1103,7 @@ impl Engine {
             proposer: p.proposer.as_ref().map(|x| x.0.clone()),
             created_at: now,
             drill: p.drill,
+            automatic: rule.is_some_and(Guards::is_automatic),
         };
         let records: Vec<EventRecord> = events.iter().map(to_record).collect();
         let (mut writes, payloads) = self.writes_for(
@@ -1451,7 +1462,7 @@ impl Engine {
         let subjects = self
             .subjects_of(
                 IncidentId(l.row.incident_id),
-                Some(&l.target()),
+                &l.target(),
                 &[&l.matrix, &current],
             )
             .await?;
@@ -1462,13 +1473,29 @@ impl Engine {
             platform_user_id: actor.platform_user_id.clone(),
             role,
         };
-        let cmd = |_: &Loaded| Command::Act {
+        // Approvals by people who no longer hold the role they gave them
+        // under stop counting (read afresh on each attempt).
+        let cmd = |l: &Loaded| Command::Act {
             actor: aref.clone(),
             person: person.clone(),
             roles: roles.clone(),
             verb,
             reason: reason.clone(),
             subjects: subjects.clone(),
+            revoked: l
+                .decision
+                .approvals
+                .iter()
+                .filter(|a| {
+                    !current.still_holds(
+                        &a.person,
+                        a.role.as_deref().unwrap_or_default(),
+                        a.platform,
+                        &ctx,
+                    )
+                })
+                .map(|a| a.person.clone())
+                .collect(),
         };
         let now = self.now();
         match self.apply(id, cmd, TransitionWrites::default()).await {

@@ -65,16 +65,7 @@ impl Engine {
                     .await?
             }
             TargetKind::User => self.resolve_user_target(&mut r, enrichment).await?,
-            TargetKind::Ip => {
-                // Addresses are not inventory records: a plain address
-                // stays as written, a network in its canonical form.
-                if let Some(net) = parse_net(value)
-                    && value.contains('/')
-                {
-                    r.target.value = net.to_string();
-                }
-                r.facts.names.push(r.target.value.clone());
-            }
+            TargetKind::Ip => self.resolve_ip_target(&mut r).await?,
         }
         Ok(r)
     }
@@ -104,18 +95,23 @@ impl Engine {
             other => other,
         };
         match resolved {
-            Resolved::One(asset) => {
-                apply_asset(r, &asset);
-                // The alert's own ids fill what the inventory lacks.
-                for (k, v) in alert_ids {
-                    r.attributes.entry(k).or_insert(v);
-                }
-            }
+            // An inventoried record's vendor ids are the record's: an id the
+            // alert carried never fills a gap in it (the connector looks the
+            // name up instead). Otherwise an alert naming a workstation with
+            // the agent id of the CEO's laptop has the laptop contained
+            // under the workstation's rule.
+            Resolved::One(asset) => apply_asset(r, &asset),
             Resolved::Unknown => {
                 r.ctx.target_unknown = true;
                 r.facts.names.push(r.target.value.clone());
                 r.facts.names.extend(alert_ids.values().cloned());
                 r.attributes = alert_ids;
+                // The connector checks with the vendor that the id it got
+                // from the alert is the device of that name.
+                if !r.attributes.is_empty() {
+                    r.attributes
+                        .insert(crate::executors::ALERT_IDS.into(), "alert".into());
+                }
             }
             Resolved::Ambiguous(hosts) => {
                 // Names that point at different records: neither is trusted,
@@ -127,6 +123,42 @@ impl Engine {
                 r.facts.names.extend(alert_ids.values().cloned());
                 r.facts.names.extend(hosts);
             }
+        }
+        Ok(())
+    }
+
+    /// One spelling per address (`203.0.113.9/32` is `203.0.113.9`, a
+    /// network is named by its first address), so guards and cool-downs
+    /// see one target. An address in the inventory brings the names and
+    /// tier of its host to the guards: blocking a protected host's public
+    /// address is blocking the host.
+    async fn resolve_ip_target(&self, r: &mut ResolvedTarget) -> Result<(), StoreError> {
+        let Some(net) = parse_net(&r.target.value) else {
+            return Ok(());
+        };
+        let single = net.prefix_len() == net.max_prefix_len();
+        r.target.value = if single {
+            net.addr().to_string()
+        } else {
+            net.trunc().to_string()
+        };
+        r.facts.names.push(r.target.value.clone());
+        if single
+            && let Resolved::One(a) = self
+                .store
+                .resolve_asset(std::slice::from_ref(&r.target.value))
+                .await?
+        {
+            let mut host = ResolvedTarget {
+                target: r.target.clone(),
+                ctx: r.ctx.clone(),
+                attributes: BTreeMap::new(),
+                facts: GuardFacts::default(),
+            };
+            apply_asset(&mut host, &a);
+            r.facts.names.extend(host.facts.names);
+            r.facts.ips.extend(host.facts.ips);
+            r.facts.tier = a.tier.clone();
         }
         Ok(())
     }
@@ -150,39 +182,82 @@ impl Engine {
             Resolved::One(i) => apply_identity(r, &i),
             Resolved::Unknown | Resolved::Ambiguous(_) => r.ctx.target_unknown = true,
         }
+        // A person of the matrix is a responder: an alert must not lock
+        // one out on its own (a forged "impossible travel" would do).
+        let matrix = self.matrix();
+        r.facts.person = r
+            .facts
+            .names
+            .iter()
+            .find_map(|n| matrix.people_named(n).into_iter().next())
+            .map(|p| p.0);
         Ok(())
     }
 
-    /// The people an incident is about: whoever's account is a user of its
-    /// alerts, and the decision's target when it is a user. They may not
-    /// approve, deny, veto, release or override anything in it (their chat
-    /// session is often the attacker's). Every matrix passed is asked, so a
+    /// The people a decision's target is about, who may not stop or undo
+    /// its containment (DESIGN §3a item 3; see `decision.rs`): the user a
+    /// user action targets; the recorded users of a host (the inventory's
+    /// `users` column); and an owner of the host whom an alert of the
+    /// incident names as its user (the person working on it). Alert user
+    /// fields alone do not make anyone a subject: they are the most
+    /// attacker-chosen part of an alert, and naming the people who may
+    /// veto would take their veto away. Every matrix passed is asked, so a
     /// person is recognised under the pinned and the current one.
     pub async fn subjects_of(
         &self,
         incident: crate::domain::IncidentId,
-        target: Option<&ActionTarget>,
+        target: &ActionTarget,
         matrices: &[&Matrix],
     ) -> Result<BTreeSet<PersonId>, StoreError> {
-        let mut users = self.store.incident_users(incident).await?;
-        if let Some(t) = target.filter(|t| t.kind == TargetKind::User) {
-            users.push(t.value.clone());
+        let mut names: Vec<String> = Vec::new();
+        match target.kind {
+            TargetKind::User => {
+                names.push(target.value.clone());
+                if let Some(i) = self.store.find_identity(&target.value).await? {
+                    names.push(i.username.clone());
+                    names.extend(i.email.clone());
+                }
+            }
+            TargetKind::Host | TargetKind::CloudResource => {
+                if let Some(a) = self.store.find_asset(&target.value).await? {
+                    names.extend(asset_users(&a));
+                    let users = self.store.incident_users(incident).await?;
+                    let named = |owner: &str| {
+                        users.iter().any(|u| {
+                            matrices.iter().any(|m| {
+                                let a = m.people_named(u);
+                                !a.is_empty() && a == m.people_named(owner)
+                            })
+                        })
+                    };
+                    names.extend(a.owners.iter().filter(|o| named(o)).cloned());
+                }
+            }
+            TargetKind::Ip => {}
         }
         let mut out = BTreeSet::new();
-        for u in users {
-            let mut names = vec![u.clone()];
-            if let Some(i) = self.store.find_identity(&u).await? {
-                names.push(i.username.clone());
-                names.extend(i.email.clone());
-            }
+        for n in &names {
             for m in matrices {
-                for n in &names {
-                    out.extend(m.people_named(n));
-                }
+                out.extend(m.people_named(n));
             }
         }
         Ok(out)
     }
+}
+
+/// The people an asset records as its users (`users` column of the
+/// inventory: person ids or emails, separated by `;`, `|` or `,`).
+fn asset_users(a: &Asset) -> Vec<String> {
+    a.attributes
+        .get("users")
+        .map(|v| {
+            v.split([';', '|', ','])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn apply_asset(r: &mut ResolvedTarget, a: &Asset) {

@@ -134,6 +134,12 @@ impl ExecRequest {
     }
 }
 
+/// The attribute the engine sets when a target's vendor ids come from the
+/// alert (the inventory does not know the target): a connector must check
+/// with the vendor that such an id is the device of the target's name
+/// before acting on it, since whoever sent the alert chose both.
+pub const ALERT_IDS: &str = "vendor_ids_from";
+
 /// What one successful attempt produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecOutcome {

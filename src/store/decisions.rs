@@ -28,6 +28,9 @@ pub struct NewDecision {
     pub proposer: Option<String>,
     pub created_at: Timestamp,
     pub drill: bool,
+    /// It took a path that runs without a human approval (the rate guard
+    /// counts these).
+    pub automatic: bool,
 }
 
 /// One stored decision event; `data` is the whole domain event as JSON, the
@@ -176,8 +179,8 @@ impl super::Store {
             }
             let id = sqlx::query(
                 "insert into decisions (incident_id, alert_id, action, target_kind, target_value, rule, mode, \
-                 matrix_hash, state, context, attributes, proposer, next_seq, created_at, updated_at, drill) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) returning id",
+                 matrix_hash, state, context, attributes, proposer, next_seq, created_at, updated_at, drill, automatic) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16) returning id",
             )
             .bind(d.incident_id.0)
             .bind(d.alert_id)
@@ -194,6 +197,7 @@ impl super::Store {
             .bind(events.last().map_or(1, |e| e.seq + 1))
             .bind(d.created_at)
             .bind(d.drill)
+            .bind(d.automatic)
             .fetch_one(&mut *tx)
             .await;
             let id: i64 = match id {

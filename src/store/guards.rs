@@ -61,13 +61,14 @@ macro_rules! check_rate {
         };
         let sql = format!(
             "select count(*) from (select 1 from decisions where action = $1 and created_at {cmp} $2 \
-             and mode in ('auto', 'veto_window') and drill = $3 limit $4) x"
+             and automatic = $5 and drill = $3 limit $4) x"
         );
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(&c.action)
         .bind(since)
         .bind(c.drill)
         .bind(i64::from(c.max))
+        .bind(true)
         .fetch_one(&mut *$tx)
         .await?;
         if n >= i64::from(c.max) {
@@ -128,6 +129,37 @@ impl super::Store {
                 };
                 (at, what.to_owned())
             }))
+        })
+    }
+
+    /// Every stop of `action` by a person since `since`: (target, when,
+    /// which), newest first. For actions on addresses, where a stop of
+    /// `203.0.113.0/24` also stands for `203.0.113.9`.
+    pub async fn recent_stops(
+        &self,
+        action: &str,
+        since: Timestamp,
+        drill: bool,
+    ) -> Result<Vec<(String, Timestamp, String)>> {
+        on_pool!(&self.read, p => {
+            let rows = sqlx::query_as::<_, (String, Timestamp, String)>(
+                "select d.target_value, e.at, e.kind from decision_events e join decisions d on d.id = e.decision_id \
+                 where d.action = $1 and d.drill = $2 and e.at >= $3 \
+                 and (e.kind in ('vetoed', 'denied') or (e.kind = 'rollback_requested' and e.actor_person is not null)) \
+                 order by e.at desc limit 1000",
+            )
+            .bind(action)
+            .bind(drill)
+            .bind(since)
+            .fetch_all(p)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(t, at, kind)| {
+                    let what = if kind == "rollback_requested" { "released".to_owned() } else { kind };
+                    (t, at, what)
+                })
+                .collect())
         })
     }
 

@@ -848,3 +848,32 @@ async fn only_a_reset_role_closes_the_rate_breaker_early(postgres: bool) {
     );
     app.stop().await;
 }
+
+/// An uninventoried host whose alert carries the AgentId of another
+/// device: judged as unknown (a person approves), and even then Falcon is
+/// asked whose AgentId it is before anything is contained.
+#[tokio::test]
+async fn an_alerts_agent_id_of_another_device_is_never_acted_on_for_an_unknown_host() {
+    let app = spawn_app(Options::default()).await;
+    // Falcon knows the CEO's laptop; the inventory does not.
+    app.vendor.register("ceo-laptop", "aid-ceo");
+    let alert = host_alert("ws-unknown", "aid-ceo", "swap-2");
+    assert_eq!(app.post_alert("crowdstrike", &alert).await.status(), 202);
+    wait("the isolation is proposed", 10, async || {
+        !all_decisions(&app).await.is_empty()
+    })
+    .await;
+    let d = all_decisions(&app).await.remove(0);
+    assert_eq!(d.state, "pending_approval");
+    assert_eq!(web_act(&app, "alice", d.id, "approve").await.0, 303);
+    app.until_state(d.id, "failed").await;
+    assert_eq!(
+        app.vendor.contain_requests("aid-ceo"),
+        0,
+        "the laptop was not touched"
+    );
+    let l = app.engine.load(DecisionId(d.id)).await.expect("load");
+    let error = l.decision.last_error.unwrap_or_default();
+    assert!(error.contains("is the device \"ceo-laptop\""), "{error}");
+    app.stop().await;
+}

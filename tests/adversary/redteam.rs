@@ -311,6 +311,11 @@ async fn redteam_an_alert_naming_the_veto_holders_does_not_take_their_veto_away(
 /// hands the laptop back to themselves with one click: the attack of
 /// issue 13 ("the user of a compromised laptop can roll back its
 /// isolation"), still open whenever the alert does not name her.
+///
+/// The defence: the inventory records who uses a host (`users`), and they
+/// are subjects of its incidents whatever the alert says. (An owner is not
+/// barred as such: for a server the owner is the IT owner whose veto the
+/// rule wants.)
 #[tokio::test]
 async fn redteam_the_owner_of_a_compromised_workstation_cannot_roll_back_its_isolation() {
     let app = spawn_app(Options::default()).await;
@@ -318,6 +323,7 @@ async fn redteam_the_owner_of_a_compromised_workstation_cannot_roll_back_its_iso
     laptop
         .attributes
         .insert("crowdstrike_aid".into(), "aid-erin".into());
+    laptop.attributes.insert("users".into(), "erin".into());
     add_assets(&app, &[laptop]).await;
     app.vendor.register("ws-erin", "aid-erin");
     let mut alert = host_alert("ws-erin", "aid-erin", "sys-1");

@@ -360,8 +360,16 @@ async fn device_status(
             .into_response();
     }
     let status = s.device_status.lock().unwrap().clone();
+    let hostname = s
+        .devices
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, a)| a == &aid)
+        .map(|(h, _)| h.clone())
+        .unwrap_or_default();
     axum::Json(serde_json::json!({
-        "resources": [{"device_id": aid, "status": status}]
+        "resources": [{"device_id": aid, "status": status, "hostname": hostname}]
     }))
     .into_response()
 }

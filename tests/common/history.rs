@@ -143,6 +143,7 @@ pub async fn insert(store: &Store, n: usize, spec: &Spec) -> (i64, i64) {
                 proposer: None,
                 created_at: secs(spec.detected, 15),
                 drill: spec.drill,
+                automatic: matches!(spec.mode, Mode::Auto | Mode::VetoWindow),
             },
             spec.state,
             &records,

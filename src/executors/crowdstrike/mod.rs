@@ -103,7 +103,25 @@ impl CrowdStrike {
         }
     }
 
-    async fn device_status(&self, aid: &str) -> Result<String, ExecError> {
+    /// An AgentId the alert carried (the inventory does not know the host)
+    /// is acted on only if Falcon says it is the device of the target's
+    /// name: the alert's sender chose both, and an alert naming
+    /// `ws-unknown` with the CEO laptop's AgentId must not contain the
+    /// laptop under the name of something else.
+    async fn check_alert_aid(&self, aid: &str, target: &str) -> Result<(), ExecError> {
+        let device = self.device(aid).await?;
+        let hostname = device["hostname"].as_str().unwrap_or_default();
+        let short = |s: &str| s.split('.').next().unwrap_or(s).to_ascii_lowercase();
+        if hostname.is_empty() || short(hostname) != short(target) {
+            return Err(ExecError::permanent(format!(
+                "{NAME}: the alert's AgentId {aid} is the device {hostname:?}, not {target:?}; nothing was sent"
+            )));
+        }
+        Ok(())
+    }
+
+    /// One device record (`GET /devices/entities/devices/v2?ids=`).
+    async fn device(&self, aid: &str) -> Result<serde_json::Value, ExecError> {
         let url = format!("{}/devices/entities/devices/v2", self.base);
         let reply = self
             .tokens
@@ -118,13 +136,18 @@ impl CrowdStrike {
         if !reply.status.is_success() {
             return Err(http::classify(NAME, "device read", &reply));
         }
-        let json = reply.json();
-        let status = json["resources"]
+        reply.json()["resources"]
             .as_array()
-            .and_then(|r| r.iter().find(|d| d["device_id"] == aid))
-            .and_then(|d| d["status"].as_str())
-            .ok_or_else(|| ExecError::permanent(format!("{NAME}: device {aid} not found")))?;
-        Ok(status.to_owned())
+            .and_then(|r| r.iter().find(|d| d["device_id"] == aid).cloned())
+            .ok_or_else(|| ExecError::permanent(format!("{NAME}: device {aid} not found")))
+    }
+
+    async fn device_status(&self, aid: &str) -> Result<String, ExecError> {
+        let device = self.device(aid).await?;
+        device["status"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ExecError::permanent(format!("{NAME}: device {aid} has no status")))
     }
 
     /// The target's AID: from its record, from this decision's forward
@@ -132,6 +155,14 @@ impl CrowdStrike {
     /// permanent error naming the host).
     async fn aid(&self, req: &ExecRequest) -> Result<VendorId, ExecError> {
         if let Some(known) = VendorId::known(req, ATTR) {
+            if req
+                .attributes
+                .get(super::ALERT_IDS)
+                .is_some_and(|v| v == "alert")
+                && req.previous.is_none()
+            {
+                self.check_alert_aid(&known.id, &req.target.value).await?;
+            }
             return Ok(known);
         }
         let host = fql_hostname(&req.target.value)?;
