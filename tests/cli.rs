@@ -95,6 +95,57 @@ fn check_finds_a_shadowed_rule_and_a_coverage_gap() {
         "coverage gap for low servers:\n{out}"
     );
     assert!(out.contains("empty"), "role with no members:\n{out}");
+    // The guards: an automatic rule that nothing bounds, and that nobody
+    // could approve once a guard stops it.
+    assert!(
+        out.lines().any(|l| l.contains("all-workstations")
+            && l.contains("no [[guards.rate]] bounds isolate_host")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("all-workstations") && l.contains("nobody can approve it")),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_knows_the_guards_and_names_their_mistakes_by_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let text = format!(
+        "{BAD}\n[roles.leads-by-group]\nslack_groups = [\"S0LEADS\"]\n\n[guards]\ninternal_cidrs = [\"10.0.0.0/33\"]\n\n[[guards.rate]]\naction = \"isolate_host\"\nmax = 10\nper = \"soon\"\nreset = [\"soc-leads\"]\n"
+    );
+    let m = write(&dir, "guards.toml", &text);
+    let (code, out, _) = cordon(&["check", "--matrix", &m], &[]);
+    assert_eq!(code, 1, "{out}");
+    let line = |needle: &str| text.lines().position(|l| l.contains(needle)).expect("line") + 1;
+    for (needle, key) in [
+        ("10.0.0.0/33", "guards.internal_cidrs"),
+        ("per = \"soon\"", "guards.rate[0].per"),
+        ("soc-leads", "guards.rate[0].reset"),
+    ] {
+        assert!(
+            out.contains(&format!("guards.toml:{}: {key}", line(needle))),
+            "{key} at line {} in:\n{out}",
+            line(needle)
+        );
+    }
+    // Fixed, the group-only role is reported.
+    let fixed = text
+        .replace("10.0.0.0/33", "10.0.0.0/8")
+        .replace("per = \"soon\"", "per = \"10m\"")
+        .replace("reset = [\"soc-leads\"]", "reset = [\"soc-lead\"]");
+    let m = write(&dir, "fixed.toml", &fixed);
+    let (code, out, _) = cordon(&["check", "--matrix", &m], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("role `leads-by-group` is held only through chat groups"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("no [[guards.rate]] bounds isolate_host"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -166,6 +217,12 @@ fn explain_names_who_may_approve_veto_and_override() {
         out.contains("contain-workstations") && out.contains("auto"),
         "{out}"
     );
+    // The guards that bound it, and who may propose it by hand.
+    assert!(
+        out.contains("guard:     rate: at most 10 automatic isolate_host per 10m"),
+        "{out}"
+    );
+    assert!(out.contains("proposers: soc-analyst"), "{out}");
 }
 
 async fn audit_story(db: &TestDb) {

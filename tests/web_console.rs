@@ -305,6 +305,14 @@ async fn responders_act_from_the_browser_under_the_same_matrix() {
         "{m}"
     );
     assert!(m.contains("id=\"findings\""));
+    // ... and the guards that bound automation, per action.
+    let guards = &m[m.find("id=\"guards\"").expect("the guards table")..];
+    assert!(
+        guards.contains("at most 10 automatic isolate_host per 10m")
+            && guards.contains("never without a human approval")
+            && guards.contains("broader than /24"),
+        "{guards}"
+    );
     // The incident list filters.
     let (s, l) = app
         .page(&carol, "/incidents?status=contained&severity=high")

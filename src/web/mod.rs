@@ -616,6 +616,8 @@ async fn matrix(State(s): State<WebState>, session: Session) -> Result<Html<Stri
                 .map(|sev| {
                     let mut ctx = ActionContext::new(a.clone(), *sev);
                     ctx.asset_tier = t.clone();
+                    // The last row is a target cordon could not resolve.
+                    ctx.target_unknown = t.is_none();
                     match m.rule_for(&ctx) {
                         None => serde_json::json!({ "mode": "forbidden", "rule": null }),
                         Some(r) => serde_json::json!({
@@ -632,7 +634,13 @@ async fn matrix(State(s): State<WebState>, session: Session) -> Result<Html<Stri
     let roles: BTreeMap<&String, serde_json::Value> = m
         .roles
         .iter()
-        .map(|(k, r)| (k, serde_json::json!({ "members": r.members, "slack_groups": r.slack_groups, "discord_roles": r.discord_roles, "dynamic": r.is_dynamic() })))
+        .map(|(k, r)| (k, serde_json::json!({ "members": r.members, "slack_groups": r.slack_groups, "discord_roles": r.discord_roles, "from_asset": r.from_asset.is_some() })))
+        .collect();
+    // What bounds automation, per action, in the words `cordon explain` uses.
+    let guards: Vec<serde_json::Value> = actions
+        .iter()
+        .map(|a| serde_json::json!({ "action": a.to_string(), "lines": m.guard_lines(a) }))
+        .filter(|g| g["lines"].as_array().is_some_and(|l| !l.is_empty()))
         .collect();
     page(
         &s,
@@ -640,7 +648,7 @@ async fn matrix(State(s): State<WebState>, session: Session) -> Result<Html<Stri
         Some(&session),
         serde_json::json!({
             "source": m.source, "hash": m.hash, "rules": m.rules, "grid": grid,
-            "severities": Severity::ALL, "findings": findings, "roles": roles,
+            "severities": Severity::ALL, "findings": findings, "roles": roles, "guards": guards,
         }),
     )
 }
