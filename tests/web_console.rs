@@ -310,7 +310,7 @@ async fn responders_act_from_the_browser_under_the_same_matrix() {
     assert!(
         guards.contains("at most 10 automatic isolate_host per 10m")
             && guards.contains("never without a human approval")
-            && guards.contains("broader than /24"),
+            && guards.contains("block_ip: broader than"),
         "{guards}"
     );
     // The incident list filters.
