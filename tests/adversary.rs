@@ -15,3 +15,5 @@ mod connector_ids;
 mod edge;
 #[path = "adversary/redteam.rs"]
 mod redteam;
+#[path = "adversary/support.rs"]
+mod support;

@@ -3,19 +3,10 @@
 
 mod common;
 
-use common::app::{Options, TestApp, WEB_SECRET, crowdstrike_alert, spawn_app};
+use common::app::{Options, TestApp, WEB_SECRET, crowdstrike_alert, csrf_of, spawn_app};
 use cordon::clock::Clock;
 use cordon::web::auth::WebKeys;
 use std::time::Duration;
-
-/// The CSRF token embedded in a page's forms.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
-}
 
 async fn pending_crown_jewel(app: &TestApp) -> cordon::store::DecisionRow {
     let r = app

@@ -5,85 +5,19 @@
 //! reached it. Each test failed on the code before its defence.
 
 use crate::chat::{slack_click, slack_command, slack_post, start_slack, start_slack_on};
-use crate::common::app::{Options, TestApp, crowdstrike_alert, spawn_app};
+use crate::common::app::{Options, TestApp, spawn_app};
 use crate::common::chat::crown_jewel_decision;
 use crate::common::fake_slack::TEAM;
+use crate::support::{all_decisions, host_alert, wait, web_act, workstations};
 use cordon::clock::Clock;
 use cordon::domain::DecisionId;
 use std::time::Duration;
 
 // --- helpers --------------------------------------------------------------
 
-/// The CSRF token of a console page's forms.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
-}
-
-/// `person` signs in to the console and uses `verb` on decision `d`, as the
-/// incident page's form does. Returns the status and the page answered.
-async fn web_act(app: &TestApp, person: &str, d: i64, verb: &str) -> (u16, String) {
-    let cookie = app.sign_in(person).await;
-    let (_, row) = decision(app, d).await;
-    let (_, page) = app
-        .page(&cookie, &format!("/incidents/{}", row.incident_id))
-        .await;
-    let r = app
-        .no_redirect()
-        .post(format!("{}/decisions/{d}/act", app.url))
-        .header("cookie", &cookie)
-        .form(&[
-            ("verb", verb),
-            ("reason", "adversary test"),
-            ("csrf", &csrf_of(&page)),
-        ])
-        .send()
-        .await
-        .expect("act");
-    (r.status().as_u16(), r.text().await.expect("body"))
-}
-
 async fn decision(app: &TestApp, id: i64) -> (String, cordon::store::DecisionRow) {
     let l = app.engine.load(DecisionId(id)).await.expect("load");
     (l.decision.state.as_str().to_owned(), l.row)
-}
-
-/// Waits (real time) until `f` holds; the pipelines run in the background.
-async fn wait(what: &str, secs: u64, f: impl AsyncFn() -> bool) {
-    let until = std::time::Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(std::time::Instant::now() < until, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A ransomware detection on `host` without a user (so only the host is
-/// proposed for containment).
-fn host_alert(host: &str, aid: &str, id: &str) -> serde_json::Value {
-    let mut a = crowdstrike_alert(host, aid, 90, id);
-    if let Some(e) = a["event"].as_object_mut() {
-        e.remove("UserName");
-    }
-    a
-}
-
-/// Every decision, however many incidents there are.
-async fn all_decisions(app: &TestApp) -> Vec<cordon::store::DecisionRow> {
-    let now = app.clock.now();
-    app.engine
-        .store
-        .decisions_between(
-            now - chrono::Duration::days(1),
-            now + chrono::Duration::days(1),
-        )
-        .await
-        .expect("decisions")
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect()
 }
 
 /// Posts `alert` and returns the isolation it led to once it is in `state`.
@@ -421,23 +355,7 @@ async fn a_thousand_alerts_on_500_workstations_run_at_most_the_guards_max_automa
     postgres: bool,
 ) {
     let (app, slack) = start_slack_on("", postgres).await;
-    let assets: Vec<cordon::store::Asset> = (0..500)
-        .map(|i| cordon::store::Asset {
-            hostname: format!("ws-r{i:03}"),
-            tier: Some("workstation".into()),
-            attributes: [("crowdstrike_aid".to_owned(), format!("aid-r{i:03}"))].into(),
-            ..Default::default()
-        })
-        .collect();
-    app.engine
-        .store
-        .upsert_assets(&assets, app.clock.now())
-        .await
-        .expect("import");
-    for i in 0..500 {
-        app.vendor
-            .register(&format!("ws-r{i:03}"), &format!("aid-r{i:03}"));
-    }
+    workstations(&app, "ws-r", 500).await;
     for batch in 0..10 {
         let body: Vec<serde_json::Value> = (0..100)
             .map(|j| {
@@ -445,7 +363,7 @@ async fn a_thousand_alerts_on_500_workstations_run_at_most_the_guards_max_automa
                 let i = n % 500;
                 host_alert(
                     &format!("ws-r{i:03}"),
-                    &format!("aid-r{i:03}"),
+                    &format!("aid-ws-r{i:03}"),
                     &format!("storm-{n}"),
                 )
             })
@@ -784,28 +702,12 @@ async fn only_a_reset_role_closes_the_rate_breaker_early_on_postgres() {
 
 async fn only_a_reset_role_closes_the_rate_breaker_early(postgres: bool) {
     let (app, _slack) = start_slack_on("", postgres).await;
-    let assets: Vec<cordon::store::Asset> = (0..12)
-        .map(|i| cordon::store::Asset {
-            hostname: format!("ws-b{i:02}"),
-            tier: Some("workstation".into()),
-            attributes: [("crowdstrike_aid".to_owned(), format!("aid-b{i:02}"))].into(),
-            ..Default::default()
-        })
-        .collect();
-    app.engine
-        .store
-        .upsert_assets(&assets, app.clock.now())
-        .await
-        .expect("import");
-    for i in 0..12 {
-        app.vendor
-            .register(&format!("ws-b{i:02}"), &format!("aid-b{i:02}"));
-    }
+    workstations(&app, "ws-b", 12).await;
     let body: Vec<serde_json::Value> = (0..11)
         .map(|i| {
             host_alert(
-                &format!("ws-b{i:02}"),
-                &format!("aid-b{i:02}"),
+                &format!("ws-b{i:03}"),
+                &format!("aid-ws-b{i:03}"),
                 &format!("b-{i}"),
             )
         })
@@ -828,7 +730,7 @@ async fn only_a_reset_role_closes_the_rate_breaker_early(postgres: bool) {
     let done = slack_command(&app, "U01ALICE", TEAM, "reset isolate_host").await;
     assert!(done.contains("rate guard reset by alice"), "{done}");
     let r = app
-        .post_alert("crowdstrike", &host_alert("ws-b11", "aid-b11", "b-11"))
+        .post_alert("crowdstrike", &host_alert("ws-b011", "aid-ws-b011", "b-11"))
         .await;
     assert_eq!(r.status(), 202);
     wait("the twelfth isolation judged", 30, async || {

@@ -6,7 +6,7 @@
 //! store is involved.
 
 use crate::common::TestDb;
-use crate::common::app::{Options, TestApp, crowdstrike_alert, spawn_app, token_for};
+use crate::common::app::{Options, TestApp, crowdstrike_alert, csrf_of, spawn_app, token_for};
 use crate::common::procs::{Cluster, alert};
 use cordon::clock::Clock;
 use std::time::{Duration, Instant};
@@ -143,15 +143,6 @@ async fn the_sign_in_next_parameter_cannot_send_anyone_off_site() {
     assert!(html.contains(r#"name="next" value="&#x2f;""#), "{html}");
     assert!(!html.contains("evil"), "{html}");
     app.stop().await;
-}
-
-/// The CSRF token embedded in a page's forms.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
 }
 
 async fn sign_out_ends_the_session_on_the_server(postgres: bool) {

@@ -6,49 +6,14 @@
 //! fail on the code they were written against; the report that came with
 //! them names the line that lets each attack through.
 
-use crate::common::app::{Options, TestApp, crowdstrike_alert, spawn_app};
+use crate::common::app::{Options, TestApp, spawn_app};
 use crate::common::chat::crown_jewel_decision;
+use crate::support::{host_alert, wait, web_act};
 use cordon::clock::Clock;
 use cordon::domain::{DecisionId, IncidentId};
 use std::time::Duration;
 
 // --- helpers ------------------------------------------------------------------
-
-/// The CSRF token of a console page's forms.
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
-}
-
-/// `person` signs in to the console and uses `verb` on decision `d` through
-/// the incident page's form. Returns the status and the page answered.
-async fn web_act(app: &TestApp, person: &str, d: i64, verb: &str) -> (u16, String) {
-    let cookie = app.sign_in(person).await;
-    let row = row(app, d).await;
-    let (_, page) = app
-        .page(&cookie, &format!("/incidents/{}", row.incident_id))
-        .await;
-    let r = app
-        .no_redirect()
-        .post(format!("{}/decisions/{d}/act", app.url))
-        .header("cookie", &cookie)
-        .form(&[
-            ("verb", verb),
-            ("reason", "red team"),
-            ("csrf", &csrf_of(&page)),
-        ])
-        .send()
-        .await
-        .expect("act");
-    (r.status().as_u16(), r.text().await.expect("body"))
-}
-
-async fn row(app: &TestApp, id: i64) -> cordon::store::DecisionRow {
-    app.engine.load(DecisionId(id)).await.expect("load").row
-}
 
 async fn state(app: &TestApp, id: i64) -> String {
     app.engine
@@ -59,15 +24,6 @@ async fn state(app: &TestApp, id: i64) -> String {
         .state
         .as_str()
         .to_owned()
-}
-
-/// Waits (real time) until `f` holds; pipelines run in the background.
-async fn wait(what: &str, secs: u64, f: impl AsyncFn() -> bool) {
-    let until = std::time::Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(std::time::Instant::now() < until, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Moves the clock in small steps until decision `id` rests: neither just
@@ -126,15 +82,6 @@ async fn post_and_decide(
         .into_iter()
         .max_by_key(|d| d.id)
         .expect("decision")
-}
-
-/// A ransomware detection on `host` with no user.
-fn host_alert(host: &str, aid: &str, id: &str) -> serde_json::Value {
-    let mut a = crowdstrike_alert(host, aid, 90, id);
-    if let Some(e) = a["event"].as_object_mut() {
-        e.remove("UserName");
-    }
-    a
 }
 
 async fn add_assets(app: &TestApp, assets: &[cordon::store::Asset]) {

@@ -353,6 +353,15 @@ impl TestApp {
     }
 }
 
+/// The CSRF token of a console page's forms.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
 /// A CrowdStrike EPP detection about `host` with the given severity (10–100).
 pub fn crowdstrike_alert(host: &str, aid: &str, severity: u32, id: &str) -> serde_json::Value {
     serde_json::json!({
