@@ -203,6 +203,16 @@ pub fn from_record(r: &EventRecord) -> Result<DecisionEvent, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", r.seq)))
 }
 
+/// How the audit log names a person acting through an identity:
+/// `alice (slack:U01ALICE)`.
+fn audit_actor(person: &PersonId, actor: &Actor) -> String {
+    format!(
+        "{person} ({}:{})",
+        platform_name(actor.platform),
+        actor.platform_user_id
+    )
+}
+
 pub fn platform_name(p: Platform) -> &'static str {
     match p {
         Platform::Slack => "slack",
@@ -849,11 +859,7 @@ impl Engine {
         self.store
             .audit(&[NewAudit {
                 at: now,
-                actor: format!(
-                    "{person} ({}:{})",
-                    platform_name(actor.platform),
-                    actor.platform_user_id
-                ),
+                actor: audit_actor(&person, actor),
                 action: "incident.resolved".into(),
                 subject: incident.to_string(),
                 detail: serde_json::json!({ "note": note }),
@@ -1045,11 +1051,7 @@ impl Engine {
         self.store
             .audit(&[NewAudit {
                 at: now,
-                actor: format!(
-                    "{person} ({}:{})",
-                    platform_name(actor.platform),
-                    actor.platform_user_id
-                ),
+                actor: audit_actor(&person, actor),
                 action: "guard.reset".into(),
                 subject: format!("rate:{action}"),
                 detail: serde_json::json!({ "max": guard.max, "per": crate::domain::time::format_duration(guard.per) }),
